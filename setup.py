@@ -1,0 +1,29 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="bigdata-paas",
+    version="0.1.0",
+    description="Self-service multi-node data systems as clusters of containers",
+    python_requires=">=3.11",
+    packages=find_packages(include=["api", "api.*"]),
+    include_package_data=True,
+    package_data={"api": ["data/**/*", "console/**/*"]},
+    install_requires=[
+        "falcon>=4,<5",
+        "peewee>=3.17",
+        "jinja2>=3.1",
+        "pyyaml>=6",
+        "pydantic>=2.6",
+        "spectree>=1.2",
+        "waitress>=3",
+        "httpx>=0.27",
+        "docker>=7.1",
+        "ansible-core>=2.16",
+        "ansible-runner>=2.4",
+        "psycopg2-binary>=2.9",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+    },
+    entry_points={"console_scripts": ["bdp = api.cli:main"]},
+)
