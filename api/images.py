@@ -194,6 +194,10 @@ def _debootstrap_import(client, log) -> None:
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.splitlines()[-20:])
             raise ImageBuildError(f"debootstrap failed ({proc.returncode}):\n{tail}")
+        # The downloaded .debs and package lists are half the tree; the image needs neither.
+        for junk in glob.glob(f"{rootfs}/var/cache/apt/archives/*.deb") + \
+                glob.glob(f"{rootfs}/var/lib/apt/lists/*_*"):
+            os.unlink(junk)
         subprocess.run(["tar", "--numeric-owner", "--xattrs", "-C", rootfs, "-cf", tarball, "."],
                        check=True)
         repo, tag = ROOTFS_IMAGE.split(":")
