@@ -23,7 +23,7 @@ setup(
         "psycopg2-binary>=2.9",
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.40"],
     },
     entry_points={"console_scripts": ["bdp = api.cli:main"]},
 )

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io debootstrap iptables postgresql openssh-client python3-venv docker-compose)
+packages=(docker.io debootstrap iptables postgresql openssh-client python3-venv docker-compose chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

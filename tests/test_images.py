@@ -89,8 +89,6 @@ def test_base_container_runs_sshd(base, run_container):
     assert code == 0 and "ssh_host_ed25519_key" in out.decode()
 
 
-@pytest.mark.skipif(not (shutil.which("ssh") and shutil.which("ssh-keygen")),
-                    reason="no OpenSSH client on the host")
 def test_root_login_with_key(base, run_container, tmp_path):
     """A real key login as root (checks PAM works in an unprivileged container)."""
     key = tmp_path / "id_ed25519"
