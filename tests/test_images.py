@@ -3,7 +3,6 @@
 The first run builds bdp/base:bookworm (debootstrap + build, about a minute); later runs
 find it cached. Every container started here is removed again.
 """
-import shutil
 import socket
 import subprocess
 import time
