@@ -21,6 +21,7 @@ setup(
         "ansible-core>=2.16",
         "ansible-runner>=2.4",
         "psycopg2-binary>=2.9",
+        "cryptography>=41",  # parses users' SSH public keys (api/resources/users.py)
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.40"],
