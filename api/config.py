@@ -30,6 +30,8 @@ class Settings:
     database_url: str | None = field(default_factory=lambda: os.environ.get("BDP_DATABASE_URL") or None)
     engine: str = field(default_factory=lambda: os.environ.get("BDP_ENGINE", "docker"))
     mesos_master: str | None = field(default_factory=lambda: os.environ.get("BDP_MESOS_MASTER") or None)
+    # Mesos agents serve registry network N on the docker network "<prefix>N".
+    mesos_network_prefix: str = field(default_factory=lambda: os.environ.get("BDP_MESOS_NETWORK_PREFIX", ""))
     # Number of data-disk directories the local docker host offers.
     disks: int = field(default_factory=lambda: _int("BDP_DISKS", 4))
     # The docker host's cpus/memory come from the engine unless overridden here.
@@ -38,6 +40,10 @@ class Settings:
     # Data-system nodes idle most of the time; offering more cpus than the machine has
     # lets a 2-core workstation run a 4-node trial cluster. Per-container limits still hold.
     cpu_overcommit: float = field(default_factory=lambda: _float("BDP_CPU_OVERCOMMIT", 4.0))
+    # Subnets of the default networks on a fresh install ("" = pick free ones, 10.30.0.0/24
+    # and 10.31.0.0/24 unless the engine already uses those).
+    admin_subnet: str = field(default_factory=lambda: os.environ.get("BDP_ADMIN_SUBNET", ""))
+    storage_subnet: str = field(default_factory=lambda: os.environ.get("BDP_STORAGE_SUBNET", ""))
     scheduling_timeout: float = field(default_factory=lambda: _float("BDP_SCHEDULING_TIMEOUT", 600))
     ready_timeout: float = field(default_factory=lambda: _float("BDP_READY_TIMEOUT", 300))
     start_timeout: float = field(default_factory=lambda: _float("BDP_START_TIMEOUT", 120))

@@ -20,7 +20,7 @@ def open_database(url: str):
     else:
         if url.startswith("postgres://"):
             url = "postgresql://" + url[len("postgres://"):]
-        database = connect(url, autorollback=True)
+        database = connect(url)
     db.initialize(database)
     database.connect(reuse_if_open=True)
     migrations.migrate(database)

@@ -246,4 +246,51 @@ def ensure_product_image(product_dir, name: str, version: str, client=None, log=
     context = Path(product_dir) / "image"
     if not (context / "Dockerfile").is_file():
         return base
-    return build_image(context, product_image_tag(name, version), client=client, log=log)
+    tag = product_image_tag(name, version)
+    # PyPI packages the image installs are fetched on the host (see api/image_wheels.py).
+    from .image_wheels import WheelFetchError, fetch_wheels
+    with _lock(tag + ".wheels"):
+        try:
+            fetch_wheels(context, log)
+        except WheelFetchError as exc:
+            raise ImageBuildError(f"build of {tag} failed: {exc}") from exc
+    return build_image(context, tag, client=client, log=log)
+
+
+# ---------------------------------------------------------------------------- the command
+
+def _cmd_build(args) -> int:
+    """`bdp images build [PRODUCT [VERSION]] [--base]`: the base image alone with --base,
+    else every product bundle (or the one named) under the products directory."""
+    from .config import Settings
+    root = Path(args.products_dir or Settings().products_dir)
+    try:
+        ensure_base_image()
+        if args.base:
+            return 0
+        bundles = sorted(p.parent.parent for p in root.glob("*/*/image/Dockerfile")
+                         if args.product in (None, p.parent.parent.parent.name)
+                         and args.version in (None, p.parent.parent.name))
+        if args.product and not bundles:
+            what = f"{args.product} {args.version or ''}".strip()
+            print(f"bdp: no product bundle {what} with an image/ directory under {root}")
+            return 1
+        for bundle in bundles:
+            tag = ensure_product_image(bundle, bundle.parent.name, bundle.name)
+            print(f"{bundle.parent.name} {bundle.name}: {tag}")
+    except ImageBuildError as exc:
+        print(f"bdp: {exc}")
+        return 1
+    return 0
+
+
+def register(subparsers) -> None:
+    images = subparsers.add_parser("images", help="node images")
+    sub = images.add_subparsers(dest="images_command", metavar="COMMAND")
+    p = sub.add_parser("build", help="build the base image and product images (cached)")
+    p.add_argument("product", nargs="?", help="only this product")
+    p.add_argument("version", nargs="?", help="only this version")
+    p.add_argument("--base", action="store_true", help="build only the base image")
+    p.add_argument("--products-dir", help="bundles directory (default: $BDP_PRODUCTS_DIR or products/)")
+    p.set_defaults(func=_cmd_build)
+    images.set_defaults(func=lambda args: images.print_help() or 2)

@@ -128,6 +128,9 @@ def remove_platform_containers(docker_client, data_dir: Path) -> None:
     from api.engines.base import LABEL_PLATFORM
     for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_PLATFORM}={data_dir}"}):
         c.remove(force=True)
+    # The framework creates the platform's docker networks (bdp-<name>-<hash>) eagerly.
+    for net in docker_client.networks.list(filters={"label": f"{LABEL_PLATFORM}={data_dir}"}):
+        net.remove()
 
 
 @pytest.fixture
@@ -152,7 +155,10 @@ def postgres_url(tmp_path_factory):
     bindir = Path("/usr/lib/postgresql/15/bin")
     if not (bindir / "initdb").exists():
         pytest.fail("PostgreSQL 15 server binaries are missing: run `make test`, which installs them")
-    base = tmp_path_factory.mktemp("pg")
+    # Not under pytest's basetemp: its directories are 0700 root, so the postgres user
+    # could not reach a data directory inside them.
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="bdp-test-pg-"))
     datadir = base / "data"
     port = free_port()
     user = "postgres"
@@ -168,3 +174,4 @@ def postgres_url(tmp_path_factory):
     yield f"postgresql://bdp@127.0.0.1:{port}/bdp"
     subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"],
                    capture_output=True)
+    shutil.rmtree(base, ignore_errors=True)
