@@ -1,0 +1,161 @@
+// One cluster: live status, nodes, services, events, orchestrator logs, and destroy.
+import { api, list } from "../api.js";
+import { badge, clear, errorBox, fmtMem, fmtTime, h, progressBar, table } from "../ui.js";
+
+const GONE = new Set(["destroying", "destroyed"]);
+
+function networks(node) {
+  let nets = node.networks || node.interfaces || [];
+  if (!Array.isArray(nets)) nets = Object.entries(nets).map(([device, v]) => ({ device, ...v }));
+  return nets.slice().sort((a, b) => String(a.device).localeCompare(String(b.device)));
+}
+
+function nodeRow(n) {
+  return h("tr", { "data-node": n.name },
+    h("td", { class: "mono" }, n.name, (n.tags || []).map((t) => h("span", { class: "tag" }, t))),
+    h("td", {}, badge(n.status), n.reason ? h("div", { class: "reason small" }, n.reason) : null),
+    h("td", {}, n.host || "—"),
+    h("td", {}, networks(n).map((x) => h("div", { class: "addr" },
+      h("span", { class: "dev" }, x.device), " ", h("span", { class: "mono" }, x.address || "pending"),
+      h("span", { class: "muted small" }, ` ${x.networkname || x.network || ""}`)))),
+    h("td", {}, (n.disks || []).map((d) => h("div", { class: "small" },
+      h("span", { class: "mono" }, d.destination || d.name),
+      h("span", { class: "muted" }, d.disk ? ` ← ${d.disk}` : " (not allocated)")))),
+    h("td", { class: "small" }, `${n.cpu ?? "?"} cpu · ${fmtMem(n.mem)}`));
+}
+
+function summary(c) {
+  const items = [
+    ["Status", badge(c.status)],
+    ["Progress", progressBar(c.status === "ready" ? 100 : c.progress, c.step)],
+    ["Owner", c.user],
+    ["Product", `${c.product} ${c.version}`],
+    ["DNS name", h("span", { class: "mono" }, c.dnsname || "—")],
+    ["Options", h("div", { class: "opts" }, Object.entries(c.options || {}).map(([k, v]) =>
+      h("span", { class: "opt mono small" }, `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)))],
+    ["Created", fmtTime(c.created)],
+    ["In this status since", fmtTime(c.status_since || c.updated)],
+  ];
+  return h("dl", { class: "summary" }, items.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+}
+
+function runView(run, openRuns, key) {
+  const details = h("details", { class: "run", open: openRuns.has(key) },
+    h("summary", {}, h("b", {}, run.action || "run"), " ",
+      badge(run.status || run.result || ""), " ",
+      h("span", { class: "muted small" }, fmtTime(run.started || run.time),
+        run.rc !== undefined && run.rc !== null ? ` · rc ${run.rc}` : "")),
+    run.summary && run.summary !== "ok" ? h("p", { class: "small run-summary" }, run.summary) : null,
+    h("pre", { class: "log" }, run.stdout || run.output || "(no output yet)"));
+  details.addEventListener("toggle", () => { if (details.open) openRuns.add(key); else openRuns.delete(key); });
+  return details;
+}
+
+function confirmDestroy(dn) {
+  return new Promise((resolve) => {
+    const dialog = h("dialog", { class: "dialog", id: "destroy-dialog" },
+      h("h2", {}, "Destroy this cluster?"),
+      h("p", {}, "Cluster ", h("b", { class: "mono" }, dn),
+        " and every container, address and data disk it holds will be removed. This cannot be undone."),
+      h("form", { method: "dialog", class: "dialog-actions" },
+        h("button", { value: "cancel", class: "btn" }, "Cancel"),
+        h("button", { value: "destroy", class: "btn btn-danger", id: "confirm-destroy" }, "Destroy cluster")));
+    dialog.addEventListener("close", () => { resolve(dialog.returnValue === "destroy"); dialog.remove(); });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+export async function render(main, ctx, [user, product, version, id], gen) {
+  const dn = `${user}/${product}/${version}/${id}`;
+  const path = `/clusters/${[user, product, version, id].map(encodeURIComponent).join("/")}`;
+  const head = h("div", {});
+  const nodesBox = h("div", {});
+  const servicesBox = h("div", {});
+  const eventsBox = h("div", {});
+  const logsBox = h("div", {});
+  const notice = h("div", {});
+  const destroyBtn = h("button", { type: "button", class: "btn btn-danger", id: "destroy" }, "Destroy");
+  const openRuns = new Set();
+  let tick = 0;
+  let last = null;
+
+  destroyBtn.addEventListener("click", async () => {
+    if (!(await confirmDestroy(dn))) return;
+    destroyBtn.disabled = true;
+    try {
+      await api.del(path);
+      await refresh(true);
+    } catch (err) {
+      clear(notice, errorBox(err));
+      destroyBtn.disabled = false;
+    }
+  });
+
+  async function refresh(full = false) {
+    let c;
+    try {
+      c = await api.get(path);
+    } catch (err) {
+      if (ctx.current(gen)) clear(notice, errorBox(err));
+      return;
+    }
+    if (!ctx.current(gen)) return;
+    clear(notice);
+    const changed = !last || last.status !== c.status;
+    last = c;
+    clear(head,
+      h("div", { class: "page-head" },
+        h("div", {}, h("h1", { class: "mono", id: "cluster-title" }, dn),
+          h("p", { class: "muted" }, `${c.product} ${c.version} · launched by ${c.user}`)),
+        h("div", { class: "head-actions" }, destroyBtn)),
+      c.status === "failed" ? h("div", { class: "alert alert-error", id: "cluster-reason" },
+        h("b", {}, "Failed: "), c.reason || "no reason given") : null,
+      c.status === "ready" ? h("div", { class: "alert alert-ok" },
+        "Ready. Log in to a node with ", h("code", {}, `bdp ssh ${dn} ${firstNode(c)}`), ".") : null,
+      h("section", { class: "card", id: "cluster-summary" }, summary(c)));
+    destroyBtn.hidden = GONE.has(c.status);
+    const [nodes, events] = await Promise.all([
+      api.get(`${path}/nodes`).then((d) => list(d, "nodes")),
+      api.get(`${path}/events`).then((d) => list(d, "events")),
+    ]);
+    if (!ctx.current(gen)) return;
+    clear(nodesBox, table(["Node", "Status", "Host", "Addresses", "Disks", "Resources"], nodes.map(nodeRow),
+      { empty: "No nodes.", cls: "nodes-table" }));
+    clear(eventsBox, table(["Time", "Component", "Message"],
+      events.slice().reverse().map((e) => h("tr", { class: `level-${e.level || "info"}` },
+        h("td", { class: "small muted nowrap" }, fmtTime(e.time)), h("td", {}, e.component), h("td", {}, e.message))),
+      { empty: "No events yet.", cls: "events-table" }));
+    if (full || changed || tick % 3 === 0) {
+      const [services, runs] = await Promise.all([
+        api.get(`${path}/services`).then((d) => list(d, "services")),
+        api.get(`${path}/logs`).then((d) => list(d, "runs")).catch(() => []),
+      ]);
+      if (!ctx.current(gen)) return;
+      clear(servicesBox, table(["Service", "Nodes", "Properties"], services.map((s) => [
+        h("span", { class: "mono" }, s.name), (s.nodes || []).join(", "),
+        h("span", { class: "mono small" }, Object.keys(s.properties || {}).length ? JSON.stringify(s.properties) : "")]),
+        { empty: "No services." }));
+      clear(logsBox, runs.length ? runs.map((r, i) => runView(r, openRuns, `${r.id ?? i}`))
+        : h("p", { class: "empty" }, "The orchestrator has not run yet."));
+    }
+    tick++;
+  }
+
+  await refresh(true);
+  if (!ctx.current(gen)) return;
+  clear(main,
+    h("nav", { class: "crumbs" }, h("a", { href: "#/clusters" }, "Clusters"), " / ", dn),
+    notice, head,
+    h("section", { class: "card" }, h("h2", {}, "Nodes"), nodesBox),
+    h("div", { class: "two-col even" },
+      h("section", { class: "card" }, h("h2", {}, "Services"), servicesBox),
+      h("section", { class: "card" }, h("h2", {}, "Events"), h("div", { class: "scroll" }, eventsBox))),
+    h("section", { class: "card" }, h("h2", {}, "Orchestrator logs"), logsBox));
+  ctx.every(2000, () => refresh());
+}
+
+function firstNode(c) {
+  const n = (c.nodes || [])[0];
+  return (n && (n.name || n)) || "NODE";
+}
