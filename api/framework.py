@@ -1,0 +1,443 @@
+"""The framework: places cluster nodes on hosts and runs them (the seed's Mesos scheduler).
+
+Level-triggered: each pass reads what the registry says should be and what the engine
+says is, and moves every cluster one step closer.
+
+* `registered`/`scheduling`: claim the cluster with a lease, build one offer per host
+  (free cpus, memory, disks), place every node, allocate its addresses and disks in one
+  transaction (all or nothing, so an unplaceable cluster holds nothing), make sure its
+  image exists, start the containers in parallel and wait until each runs and answers
+  on its check ports -> `scheduled`.
+* `destroying`: remove the containers, release addresses and disks -> `destroyed`.
+* Every pass also removes orphan containers (their cluster is destroyed or gone).
+
+Everything it decides is in the registry before it touches the engine, and the engine
+calls are idempotent (containers are found by name and label), so a framework killed at
+any moment and started again simply carries on.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import disk as disks
+from . import host as hosts
+from . import lease, network, sshkeys
+from .engines.base import InterfaceSpec, MountSpec, NodeSpec
+from .models import Cluster, Event, Interface, Network, Node, NodeDisk, utcnow
+from .status import (DESTROYED, DESTROYING, REGISTERED, SCHEDULED, SCHEDULING, fail, record,
+                     set_progress, transition)
+
+log = logging.getLogger("bdp.framework")
+COMPONENT = "framework"
+HOST_SYNC_SECONDS = 30
+REAP_SECONDS = 5
+PORT_POLL = 0.1
+
+
+def device_key(device: str):
+    """eth2 before eth10."""
+    match = re.match(r"(\D*)(\d*)$", device)
+    return (match.group(1), int(match.group(2) or 0)) if match else (device, 0)
+
+
+def port_open(address: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((address, int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+# A node start given up because the cluster left `scheduling` (e.g. a DELETE came in).
+ABANDONED = "abandoned"
+
+
+def _num(value: float) -> str:
+    """2 rather than 2.0, 0.25 as is, and never 1e+08."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
+
+
+class Unplaceable(Exception):
+    """The cluster does not fit now; the message says what is missing and where."""
+
+
+class Framework:
+    name = "framework"
+
+    def __init__(self, platform, max_clusters: int = 8, max_starts: int = 24):
+        self.platform = platform
+        self.settings = platform.settings
+        self.owner = lease.new_owner(COMPONENT)
+        self._clusters = ThreadPoolExecutor(max_clusters, thread_name_prefix="bdp-fw-cluster")
+        self._starts = ThreadPoolExecutor(max_starts, thread_name_prefix="bdp-fw-node")
+        self._inflight: dict[int, Future] = {}
+        self._hosts_synced = 0.0
+        self._reaped = 0.0
+        self._networks_ready = False
+        self._images_ok: set[str] = set()
+
+    @property
+    def engine(self):
+        return self.platform.engine
+
+    # ------------------------------------------------------------------ loop
+    def run(self, stop: threading.Event) -> None:
+        log.info("framework %s running", self.owner)
+        while not stop.is_set():
+            try:
+                self.step(wait=False)
+            except Exception:  # keep the controller alive; the next pass retries
+                log.exception("framework pass failed")
+            self.platform.wait(COMPONENT, self.settings.poll_interval)
+        self._clusters.shutdown(wait=False, cancel_futures=True)
+        self._starts.shutdown(wait=False, cancel_futures=True)
+
+    def step(self, wait: bool = True) -> bool:
+        """One pass. With `wait` (the default, for tests and one-shot use) it returns
+        when the work it started is done; `run` does not wait, so a slow cluster (an
+        image build, a slow node) never holds up the others."""
+        did = self._collect()
+        self._prepare()
+        for cid in lease.claimable({REGISTERED, SCHEDULING, DESTROYING}, self.owner):
+            if cid in self._inflight:
+                continue
+            if not lease.claim(cid, self.owner, self.settings.lease_seconds,
+                               statuses={REGISTERED, SCHEDULING, DESTROYING}):
+                continue
+            self._inflight[cid] = self._clusters.submit(self._work, cid)
+            did = True
+        if time.monotonic() - self._reaped > REAP_SECONDS:
+            did = self._reap_orphans() or did
+        if wait:
+            while self._inflight:
+                wait_futures(list(self._inflight.values()))
+                did = self._collect() or did
+        return did
+
+    def _collect(self) -> bool:
+        done = [cid for cid, f in self._inflight.items() if f.done()]
+        for cid in done:
+            exc = self._inflight.pop(cid).exception()
+            if exc is not None:
+                log.error("cluster %s: %s", cid, exc, exc_info=exc)
+        return bool(done)
+
+    def _prepare(self) -> None:
+        """Hosts and default networks, refreshed now and then."""
+        if time.monotonic() - self._hosts_synced > HOST_SYNC_SECONDS:
+            hosts.sync_hosts(self.engine)
+            self._hosts_synced = time.monotonic()
+        if not self._networks_ready:
+            used = self.engine.used_subnets() if hasattr(self.engine, "used_subnets") else []
+            network.ensure_defaults(self.settings, used)
+            if hasattr(self.engine, "ensure_network"):
+                # Created now rather than at first use, so that the subnets are taken on
+                # the engine before another platform sharing it picks the same ones.
+                for net in Network.select():
+                    try:
+                        self.engine.ensure_network(net.name, net.subnet, net.gateway)
+                    except Exception as exc:
+                        log.warning("%s", exc)
+            self._networks_ready = True
+
+    @contextmanager
+    def _leased(self, cid: int):
+        """Renew the cluster's lease while working on it; release it afterwards."""
+        stop = threading.Event()
+
+        def renew():
+            while not stop.wait(self.settings.lease_seconds / 3):
+                lease.claim(cid, self.owner, self.settings.lease_seconds)
+        renewer = threading.Thread(target=renew, name=f"bdp-fw-lease-{cid}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+            lease.release(cid, self.owner)
+
+    def _work(self, cid: int) -> None:
+        with self._leased(cid):
+            cluster = Cluster.get_or_none(Cluster.id == cid)
+            if cluster is None:
+                return
+            try:
+                if cluster.status == DESTROYING:
+                    self._destroy(cluster)
+                elif cluster.status in (REGISTERED, SCHEDULING):
+                    self._schedule(cluster)
+            except Exception as exc:
+                # Engine or database trouble: say so once and retry on a later pass.
+                self._note(cid, f"error, will retry: {exc}", level="error")
+                raise
+        self.platform.wake(COMPONENT)
+
+    # ------------------------------------------------------------------ scheduling
+    def _schedule(self, cluster: Cluster) -> None:
+        if cluster.status == REGISTERED and not transition(
+                cluster, SCHEDULING, COMPONENT, "placing nodes", expect=REGISTERED):
+            return
+        nodes = list(Node.select().where(Node.cluster == cluster).order_by(Node.id))
+        unplaced = [n for n in nodes if n.host_id is None]
+        if unplaced:
+            try:
+                self._place(cluster, unplaced)
+            except Unplaceable as exc:
+                self._unplaceable(cluster, str(exc))
+                return
+            nodes = list(Node.select().where(Node.cluster == cluster).order_by(Node.id))
+        todo = [n for n in nodes if n.status != "running"]
+        total = len(nodes)
+        set_progress(cluster.id, total - len(todo), total)
+        if todo:
+            try:
+                for image in sorted({n.docker_image for n in todo}):
+                    self._ensure_image(cluster, image)
+                specs = [self._spec(cluster, n) for n in todo]
+            except Exception as exc:
+                fail(cluster, COMPONENT, str(exc))
+                return
+            if not self._bring_up(cluster, todo, specs, total):
+                return
+        if transition(cluster, SCHEDULED, COMPONENT, f"{total} nodes running", expect=SCHEDULING,
+                      progress=100, step=f"{total}/{total}"):
+            self.platform.wake("orchestrator")
+
+    def _place(self, cluster: Cluster, nodes: list[Node]) -> None:
+        """Match every node to an offer, then allocate all of it in one transaction."""
+        # A container left by a placement that was rolled back would carry stale
+        # addresses; the node starts afresh.
+        stale = {s.name for s in self.engine.list_nodes() if s.cluster_id == cluster.id}
+        for node in nodes:
+            if node.name in stale:
+                self.engine.remove_node(cluster.id, node.name)
+        offers = hosts.offers()
+        wanted = {n.id: NodeDisk.select().where(NodeDisk.node == n).count() for n in nodes}
+        plan: dict[int, hosts.Offer] = {}
+        for node in nodes:
+            offer = self._match(node, wanted[node.id], offers, placed=len(plan))
+            offer.cpus -= node.cpu
+            offer.mem -= node.mem
+            offer.disks -= wanted[node.id]
+            plan[node.id] = offer
+        try:
+            with network.write_transaction():
+                for node in nodes:
+                    offer = plan[node.id]
+                    disks.allocate(node, offer.host_id)
+                    for iface in sorted(node.interfaces, key=lambda i: device_key(i.device)):
+                        try:
+                            network.allocate(iface)
+                        except network.NetworkFull as exc:
+                            raise Unplaceable(f"node {node.name} needs an address for "
+                                              f"{iface.device}: {exc}") from None
+                    Node.update(host=offer.host_id, status="queued", reason="").where(
+                        Node.id == node.id).execute()
+        except RuntimeError as exc:  # a disk taken by another scheduler meanwhile
+            raise Unplaceable(str(exc)) from None
+        record(cluster.id, COMPONENT, "placed " + ", ".join(
+            f"{n.name} on {plan[n.id].host}" for n in nodes))
+
+    @staticmethod
+    def _match(node: Node, ndisks: int, offers: list[hosts.Offer], placed: int) -> hosts.Offer:
+        candidates = offers
+        if node.required_host:
+            candidates = [o for o in offers if o.host == node.required_host]
+            if not candidates:
+                names = ", ".join(o.host for o in offers) or "none"
+                raise Unplaceable(f"node {node.name} requires host {node.required_host}, "
+                                  f"which does not exist (hosts: {names})")
+        if not candidates:
+            raise Unplaceable(f"node {node.name}: no host is available")
+        fits = [o for o in candidates if o.cpus >= node.cpu - 1e-9 and o.mem >= node.mem
+                and o.disks >= ndisks]
+        if fits:
+            return max(fits, key=lambda o: (o.cpus, o.mem))  # spread over hosts
+        after = f" (after placing {placed} other nodes of this cluster)" if placed else ""
+        for attr, need, unit in (("cpus", node.cpu, "cpus"), ("mem", node.mem, "MB of memory"),
+                                 ("disks", ndisks, "disks")):
+            if all(getattr(o, attr) < need - 1e-9 for o in candidates):
+                best = max(candidates, key=lambda o: getattr(o, attr))
+                raise Unplaceable(f"node {node.name} needs {_num(need)} {unit}; largest free offer: "
+                                  f"{_num(max(getattr(best, attr), 0))} {unit} on host {best.host}{after}")
+        free = "; ".join(f"{o.host}: {_num(o.cpus)} cpus, {o.mem} MB, {o.disks} disks" for o in candidates)
+        raise Unplaceable(f"node {node.name} needs {_num(node.cpu)} cpus, {node.mem} MB and {ndisks} "
+                          f"disks on one host; free offers: {free}{after}")
+
+    def _unplaceable(self, cluster: Cluster, problem: str) -> None:
+        waited = (utcnow() - cluster.status_since).total_seconds()
+        if waited >= self.settings.scheduling_timeout:
+            fail(cluster, COMPONENT, f"could not place the cluster within "
+                                     f"{self.settings.scheduling_timeout:g}s: {problem}")
+        else:
+            self._note(cluster.id, f"waiting for resources: {problem}", level="warning")
+
+    def _note(self, cid: int, message: str, level: str = "info") -> None:
+        """Record an event unless this very message is already the cluster's latest
+        from the framework: a waiting cluster says so once, not once per pass."""
+        last = (Event.select(Event.message).where((Event.cluster == cid) & (Event.component == COMPONENT))
+                .order_by(Event.id.desc()).first())
+        if last is None or last.message != message:
+            record(cid, COMPONENT, message, level=level)
+
+    # ------------------------------------------------------------------ images
+    def _ensure_image(self, cluster: Cluster, image: str) -> None:
+        if image in self._images_ok or self.engine.name != "docker":
+            return
+        from . import images
+        if images.image_exists(image):
+            self._images_ok.add(image)
+            return
+        build = None
+        if image == images.BASE_IMAGE:
+            build = lambda: images.ensure_base_image(log=log.debug)  # noqa: E731
+        elif match := re.fullmatch(r"bdp/([^:/]+):(.+)", image):
+            bundle = self._bundle_dir(cluster, match.group(1), match.group(2))
+            if bundle is not None:
+                build = lambda: images.ensure_product_image(  # noqa: E731
+                    bundle, match.group(1), match.group(2), log=log.debug)
+        if build is None:
+            raise RuntimeError(f"image {image} is not on the engine and no product bundle under "
+                               f"{self.settings.products_dir} builds it")
+        record(cluster.id, COMPONENT, f"building image {image}")
+        started = time.monotonic()
+        try:
+            build()
+        except Exception as exc:
+            raise RuntimeError(f"building image {image} failed: {exc}") from None
+        record(cluster.id, COMPONENT, f"built image {image} in {time.monotonic() - started:.0f}s")
+        self._images_ok.add(image)
+
+    def _bundle_dir(self, cluster: Cluster, name: str, version: str) -> Path | None:
+        from .images import product_image_tag
+        root = Path(self.settings.products_dir)
+        for cand in (root / name / version, root / cluster.product.name / cluster.product.version):
+            if (cand / "image" / "Dockerfile").is_file() and \
+                    product_image_tag(cand.parent.name, cand.name) == f"bdp/{name}:{version}":
+                return cand
+        return None
+
+    # ------------------------------------------------------------------ starting
+    def _spec(self, cluster: Cluster, node: Node) -> NodeSpec:
+        interfaces = []
+        for iface in sorted(Interface.select(Interface, Network).join(Network)
+                            .where(Interface.node == node), key=lambda i: device_key(i.device)):
+            net = iface.network
+            interfaces.append(InterfaceSpec(iface.device, net.name, net.subnet, net.gateway,
+                                            iface.address))
+        mounts = []
+        for nd in NodeDisk.select().where(NodeDisk.node == node).order_by(NodeDisk.name):
+            if nd.disk_id is None:
+                raise RuntimeError(f"node {node.name}: disk {nd.name} has no host disk")
+            mounts.append(MountSpec(str(disks.origin_dir(nd.disk, cluster, node.name)),
+                                    nd.destination, "ro" if nd.mode == "ro" else "rw"))
+        keys = "\n".join(sshkeys.authorized_keys(self.settings, cluster))
+        return NodeSpec(cluster_id=cluster.id, cluster_dn=cluster.dn, name=node.name,
+                        host=node.host.name, image=node.docker_image, cpu=node.cpu, mem=node.mem,
+                        docker_opts=node.docker_opts or "", interfaces=interfaces, mounts=mounts,
+                        env={"BDP_AUTHORIZED_KEYS": keys})
+
+    def _bring_up(self, cluster: Cluster, nodes: list[Node], specs: list[NodeSpec],
+                  total: int) -> bool:
+        """Start the nodes in parallel; True when every one runs and answers."""
+        deadline = time.monotonic() + self.settings.start_timeout
+        abort = threading.Event()
+        futures = {self._starts.submit(self._start_node, cluster, node, spec, deadline, abort): node
+                   for node, spec in zip(nodes, specs)}
+        running = total - len(nodes)
+        failure = None
+        pending = set(futures)
+        while pending:
+            done, pending = wait_futures(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                node = futures[future]
+                try:
+                    reason = future.result()
+                except Exception as exc:
+                    reason = f"node {node.name} could not start: {exc}"
+                if reason is None:
+                    running += 1
+                    set_progress(cluster.id, running, total)
+                elif reason == ABANDONED:
+                    abort.set()
+                    failure = failure or reason
+                elif failure is None or failure == ABANDONED:
+                    failure = reason
+                    Node.update(status="failed", reason=reason).where(Node.id == node.id).execute()
+                    abort.set()
+        if failure and failure != ABANDONED:
+            fail(cluster, COMPONENT, failure)
+        return failure is None
+
+    def _start_node(self, cluster: Cluster, node: Node, spec: NodeSpec, deadline: float,
+                    abort: threading.Event) -> str | None:
+        """Start one node and wait for it; None when running, else the reason it failed."""
+        container_id = self.engine.start_node(spec)
+        if node.container_id != container_id:
+            Node.update(container_id=container_id).where(Node.id == node.id).execute()
+        address = spec.interfaces[0].address if spec.interfaces else None
+        ports = list(node.check_ports or []) if address else []
+        polls = 0
+        while not abort.is_set():
+            answering = all(port_open(address, p) for p in ports)
+            # Inspecting is dearer than a connect: do it when the ports answer (to confirm
+            # the container runs) and every half second otherwise (to see it exit).
+            if answering or polls % 5 == 0:
+                state = self.engine.node_state(cluster.id, node.name)
+                if state.state in ("exited", "missing", "failed"):
+                    what = "disappeared" if state.state == "missing" else "exited"
+                    return f"node {node.name}'s container {what} while starting: {state.logs}".strip()
+                if answering and state.state == "running":
+                    Node.update(status="running", reason="").where(Node.id == node.id).execute()
+                    return None
+            if time.monotonic() > deadline:
+                return (f"node {node.name}: port(s) {', '.join(map(str, ports))} on {address} did "
+                        f"not accept connections within {self.settings.start_timeout:g}s")
+            if polls % 10 == 9 and Cluster.get_by_id(cluster.id).status != SCHEDULING:
+                return ABANDONED
+            polls += 1
+            time.sleep(PORT_POLL)
+        return ABANDONED
+
+    # ------------------------------------------------------------------ destroying
+    def _destroy(self, cluster: Cluster) -> None:
+        names = {n.name for n in Node.select(Node.name).where(Node.cluster == cluster)}
+        names |= {s.name for s in self.engine.list_nodes() if s.cluster_id == cluster.id}
+        for future in [self._starts.submit(self.engine.remove_node, cluster.id, name)
+                       for name in sorted(names)]:
+            future.result()
+        with network.write_transaction():
+            addresses = network.release_cluster(cluster.id)
+            freed = disks.release_cluster(cluster)
+            Node.update(status="destroyed").where(Node.cluster == cluster).execute()
+        sshkeys.remove_cluster_key(self.settings, cluster.id)
+        transition(cluster, DESTROYED, COMPONENT,
+                   f"{len(names)} containers removed, {addresses} addresses and {freed} disks released",
+                   expect=DESTROYING, progress=100)
+
+    def _reap_orphans(self) -> bool:
+        """Remove containers of this platform whose cluster is destroyed or unknown."""
+        self._reaped = time.monotonic()
+        reaped = False
+        for state in self.engine.list_nodes():
+            cluster = Cluster.get_or_none(Cluster.id == state.cluster_id) \
+                if state.cluster_id is not None else None
+            if cluster is None or cluster.status == DESTROYED:
+                log.info("removing orphan container %s (cluster %s)", state.container_id[:12],
+                         state.cluster_id)
+                if hasattr(self.engine, "remove_container"):
+                    self.engine.remove_container(state.container_id)
+                else:
+                    self.engine.remove_node(state.cluster_id, state.name)
+                reaped = True
+        return reaped
+

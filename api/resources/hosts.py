@@ -1,0 +1,73 @@
+"""Disks service views: GET /hosts and GET /hosts/<host>/disks."""
+from __future__ import annotations
+
+import logging
+import time
+
+from .. import disk as disks
+from .. import host as hosts
+from ..config import API_PREFIX
+from ..errors import not_found
+from ..models import Disk, Host
+
+log = logging.getLogger("bdp.hosts")
+SYNC_SECONDS = 30
+
+
+class _Sync:
+    """Refresh the hosts from the engine at most every SYNC_SECONDS."""
+
+    def __init__(self, platform):
+        self.platform = platform
+        self.last = 0.0
+
+    def __call__(self):
+        if time.monotonic() - self.last < SYNC_SECONDS:
+            return
+        try:
+            hosts.sync_hosts(self.platform.engine)
+            self.last = time.monotonic()
+        except Exception as exc:  # serve what the registry has; say why it may be stale
+            log.warning("cannot refresh hosts from the %s engine: %s", self.platform.settings.engine, exc)
+
+
+class HostsResource:
+    def __init__(self, sync):
+        self.sync = sync
+
+    def on_get(self, req, resp):
+        self.sync()
+        offers = {o.host_id: o for o in hosts.offers()}
+        resp.media = [hosts.host_view(h, offers.get(h.id)) for h in Host.select().order_by(Host.name)]
+
+
+class HostResource:
+    def __init__(self, sync):
+        self.sync = sync
+
+    def on_get(self, req, resp, host):
+        self.sync()
+        h = Host.get_or_none(Host.name == host)
+        if h is None:
+            raise not_found(f"no host {host}")
+        offer = next((o for o in hosts.offers() if o.host_id == h.id), None)
+        resp.media = hosts.host_view(h, offer)
+
+
+class DisksResource:
+    def __init__(self, sync):
+        self.sync = sync
+
+    def on_get(self, req, resp, host):
+        self.sync()
+        h = Host.get_or_none(Host.name == host)
+        if h is None:
+            raise not_found(f"no host {host}")
+        resp.media = [disks.disk_view(d) for d in Disk.select().where(Disk.host == h).order_by(Disk.id)]
+
+
+def add_routes(app, platform) -> None:
+    sync = _Sync(platform)
+    app.add_route(f"{API_PREFIX}/hosts", HostsResource(sync))
+    app.add_route(f"{API_PREFIX}/hosts/{{host}}", HostResource(sync))
+    app.add_route(f"{API_PREFIX}/hosts/{{host}}/disks", DisksResource(sync))

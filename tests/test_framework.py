@@ -1,0 +1,182 @@
+"""The framework against the real Docker Engine: placement, containers, addresses, disks,
+clear waiting/failure reasons, and a destroy that gives everything back."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api import status as st
+from api.disk import flatten_dn
+from api.framework import Framework
+from api.models import Address, Cluster, Disk, Event, Interface, Node
+from api.network import create_network
+from api.config import API_PREFIX as API
+from api.engines.base import LABEL_CLUSTER, LABEL_PLATFORM
+from api.product import sync_bundles
+from conftest import remove_platform_containers
+from test_framework_helpers import make_cluster, nodes, step_until
+
+
+@pytest.fixture
+def fw(platform, docker_client):
+    platform.settings.disks = 8
+    framework = Framework(platform)
+    framework._prepare()  # hosts, default networks
+    yield framework
+    framework._clusters.shutdown(wait=True)
+    framework._starts.shutdown(wait=True)
+    remove_platform_containers(docker_client, platform.settings.data_dir)
+
+
+def events(cluster_id: int) -> list[str]:
+    return [e.message for e in Event.select().where(Event.cluster == cluster_id).order_by(Event.id)]
+
+
+def assert_nothing_held(cluster_id: int) -> None:
+    assert Address.select().join(Interface).join(Node).where(Node.cluster == cluster_id).count() == 0
+    assert Disk.select().join(Node).where(Node.cluster == cluster_id).count() == 0
+    assert Node.select().where((Node.cluster == cluster_id) & Node.host.is_null(False)
+                               & (Node.status != "destroyed")).count() == 0
+
+
+def containers_of(docker_client, platform, cluster_id: int) -> list:
+    return docker_client.containers.list(all=True, filters={"label": [
+        f"{LABEL_PLATFORM}={platform.settings.data_dir}", f"{LABEL_CLUSTER}={cluster_id}"]})
+
+
+def test_reference_cluster_runs_with_its_resources_and_destroy_frees_them(platform, fw, client,
+                                                                           docker_client):
+    """The done-when of issue 3, through the API: launch reference {"size": 3, "disks": 2}."""
+    sync_bundles(platform.settings.products_dir)
+    image_was_missing = not docker_client.images.list(name="bdp/reference:1.0.0")
+    launched = client.simulate_post(f"{API}/products/reference/1.0.0",
+                                    json={"size": 3, "disks": 2, "cpu": 0.25, "mem": 128})
+    assert launched.status_code == 202, launched.json
+    cluster_uri = launched.headers["location"]
+    cluster = Cluster.get(Cluster.seq == launched.json["id"])
+    cluster = step_until(fw, cluster.id, {st.SCHEDULED, st.FAILED}, timeout=600)
+    assert cluster.status == st.SCHEDULED, cluster.reason
+    view = client.simulate_get(cluster_uri).json
+    assert (view["status"], view["progress"], view["step"]) == ("scheduled", 100, "3/3")
+    if image_was_missing:
+        assert "building image bdp/reference:1.0.0" in events(cluster.id)
+
+    engine = platform.engine
+    views = client.simulate_get(cluster_uri + "/nodes").json["nodes"]
+    assert [v["name"] for v in views] == ["node1", "node2", "node3"]
+    host = docker_client.info()["Name"]
+    seen_addresses, seen_disks = set(), set()
+    for view in views:
+        assert view["status"] == "running" and view["host"] == host and view["id"]
+        assert (view["cpu"], view["mem"]) == (0.25, 128)
+        info = docker_client.api.inspect_container(view["id"])
+        # bdp-<id>-<node>, with a suffix when another platform on the engine has that name
+        assert info["Name"].startswith(f"/bdp-{cluster.id}-{view['name']}")
+        assert info["Config"]["Hostname"] == view["name"]
+        assert info["HostConfig"]["NanoCpus"] == 250_000_000
+        assert info["HostConfig"]["Memory"] == 128 * 2**20
+        # Static addresses: docker's view, the registry's view and the node's own eth0/eth1.
+        attached = {name: ep["IPAddress"] for name, ep in info["NetworkSettings"]["Networks"].items()}
+        rc, out = engine.exec(cluster.id, view["name"], ["ip", "-4", "-o", "addr", "show"])
+        assert rc == 0
+        assert [(i["device"], i["networkname"]) for i in view["networks"]] == [
+            ("eth0", "admin"), ("eth1", "storage")]
+        for iface in view["networks"]:
+            assert attached[engine.network_name(iface["networkname"])] == iface["address"]
+            assert f"{iface['device']}    inet {iface['address']}/24" in out
+            seen_addresses.add((iface["networkname"], iface["address"]))
+        # Two distinct host disks, bind-mounted from per-cluster origin directories.
+        mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
+        assert [d["destination"] for d in view["disks"]] == ["/data/1", "/data/2"]
+        for d in view["disks"]:
+            assert d["disk"] and mounts[d["destination"]] == str(
+                Path(d["path"]) / flatten_dn(cluster.dn) / view["name"])
+            seen_disks.add(d["disk"])
+        rc, _ = engine.exec(cluster.id, view["name"], ["sh", "-c", "echo x > /data/2/probe"])
+        assert rc == 0
+    assert len(seen_addresses) == 6 and len(seen_disks) == 6
+    disks_view = client.simulate_get(f"{API}/hosts/{host}/disks").json
+    assert len(disks_view) == 8
+    owned = [d for d in disks_view if d["status"] == "used"]
+    assert {d["owner"]["cluster"] for d in owned} == {cluster.dn} and len(owned) == 6
+    used = client.simulate_get(f"{API}/networks/storage/addresses", query_string="used").json
+    assert sorted(a["node"] for a in used) == ["node1", "node2", "node3"]
+
+    assert client.simulate_delete(cluster_uri).status_code == 202
+    cluster = step_until(fw, cluster.id, {st.DESTROYED}, timeout=120)
+    assert not containers_of(docker_client, platform, cluster.id)
+    assert_nothing_held(cluster.id)
+    for name in ("admin", "storage"):
+        assert client.simulate_get(f"{API}/networks/{name}/addresses", query_string="used").json == []
+    assert all(d["status"] == "free" for d in client.simulate_get(f"{API}/hosts/{host}/disks").json)
+    for disk in Disk.select():
+        assert not (Path(disk.path) / flatten_dn(cluster.dn)).exists()
+    # Destroying twice is harmless.
+    assert client.simulate_delete(cluster_uri).status_code == 202
+    fw.step()
+    assert client.simulate_get(cluster_uri).json["status"] == "destroyed"
+
+
+@pytest.mark.parametrize("case", ["cpu", "mem", "disks", "addresses", "required_host"])
+def test_cluster_that_cannot_fit_waits_with_a_clear_reason_then_fails(platform, fw, case):
+    settings = platform.settings
+    spec = {"disks": 1}
+    count = 2
+    if case == "cpu":
+        spec["cpu"] = settings.cpu_overcommit * 64  # more than any offer
+        expected = f"node node1 needs {int(spec['cpu'])} cpus; largest free offer:"
+    elif case == "mem":
+        spec["mem"] = 10**8
+        expected = "node node1 needs 100000000 MB of memory; largest free offer:"
+    elif case == "disks":
+        spec["disks"] = 5  # 8 disks: node1 takes 5, node2 finds 3
+        expected = "node node2 needs 5 disks; largest free offer: 3 disks on host"
+    elif case == "addresses":
+        create_network(name="tiny", subnet="10.249.0.0/29", range_start="10.249.0.2",
+                       range_end="10.249.0.3")
+        spec["networks"] = ["admin", "tiny"]
+        count = 3
+        expected = "node node3 needs an address for eth1: network tiny has no free address"
+    else:
+        spec["required_host"] = "nosuchhost"
+        expected = "node node1 requires host nosuchhost, which does not exist (hosts: "
+    cluster = make_cluster(nodes(count, **spec))
+    for _ in range(3):
+        fw.step()
+    cluster = Cluster.get_by_id(cluster.id)
+    assert cluster.status == st.SCHEDULING
+    waiting = [m for m in events(cluster.id) if m.startswith("waiting for resources")]
+    assert len(waiting) == 1, events(cluster.id)  # said once, not once per pass
+    assert expected in waiting[0], waiting[0]
+    assert_nothing_held(cluster.id)
+
+    settings.scheduling_timeout = 0
+    fw.step()
+    cluster = Cluster.get_by_id(cluster.id)
+    assert cluster.status == st.FAILED
+    assert cluster.reason.startswith("could not place the cluster within 0s: ") and expected in cluster.reason
+    assert_nothing_held(cluster.id)
+
+
+def test_node_that_exits_while_starting_fails_the_cluster_with_its_logs(platform, fw):
+    # A read-only empty /etc/ssh makes the entrypoint's ssh-keygen fail at once.
+    cluster = make_cluster({"node1": {"image": "bdp/base:bookworm", "docker_opts": "--tmpfs /etc/ssh:ro"},
+                            "node2": {"image": "bdp/base:bookworm"}})
+    cluster = step_until(fw, cluster.id, {st.FAILED, st.SCHEDULED}, timeout=120)
+    assert cluster.status == st.FAILED
+    assert "node node1's container exited while starting: exit code 1" in cluster.reason
+    assert "Read-only file system" in cluster.reason  # the container's own last lines
+    assert Node.get((Node.cluster == cluster.id) & (Node.name == "node1")).status == "failed"
+    # A failed cluster keeps its resources until it is destroyed.
+    assert st.transition(cluster, st.DESTROYING, "api", "test")
+    step_until(fw, cluster.id, {st.DESTROYED})
+    assert_nothing_held(cluster.id)
+
+
+def test_docker_opts_outside_the_allowed_set_are_refused_by_name(platform, fw, docker_client):
+    cluster = make_cluster({"node1": {"image": "bdp/base:bookworm", "docker_opts": "--privileged"}})
+    cluster = step_until(fw, cluster.id, {st.FAILED, st.SCHEDULED}, timeout=60)
+    assert cluster.status == st.FAILED
+    assert "docker_opts: option '--privileged' is not allowed (allowed: " in cluster.reason
+    assert not containers_of(docker_client, platform, cluster.id)
