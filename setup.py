@@ -24,7 +24,8 @@ setup(
         "cryptography>=41",  # parses users' SSH public keys (api/resources/users.py)
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.40"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.40",
+                 "molecule>=25"],  # molecule/: scenarios of the shared roles
     },
     entry_points={"console_scripts": ["bdp = api.cli:main"]},
 )
