@@ -1,0 +1,69 @@
+"""Helpers for the product end-to-end tests: launch through the REST API of a real
+`bdp server`, wait for a status, run commands in a node's container, destroy and check
+that nothing of the cluster is left on the Docker Engine."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import wait_for
+
+# Short poll/lease intervals; the readiness check may take a while on a loaded machine.
+FAST = {"BDP_POLL_INTERVAL": "0.5", "BDP_LEASE_SECONDS": "10", "BDP_READY_TIMEOUT": "180",
+        "BDP_START_TIMEOUT": "120"}
+API = "/bigdata/api/v1"
+
+
+def launch(http, product: str, version: str, options: dict) -> str:
+    """POST the launch; returns the cluster's path under the API prefix."""
+    r = http.post(f"/products/{product}/{version}", json=options)
+    assert r.status_code == 202, r.text
+    return r.json()["cluster"].split(API, 1)[1]
+
+
+def wait_status(http, path: str, statuses: set[str], timeout: float = 600) -> dict:
+    def reached():
+        view = http.get(path).json()
+        if view["status"] == "failed" and "failed" not in statuses:
+            pytest.fail(f"cluster failed: {view.get('reason')}")
+        return view if view["status"] in statuses else None
+    return wait_for(reached, timeout, interval=0.5, message=f"{path} to reach {statuses}")
+
+
+def launch_until_ready(http, product: str, version: str, options: dict) -> tuple[str, dict, float]:
+    """Launch and wait for `ready`; returns (path, view, seconds from POST to ready)."""
+    started = time.monotonic()
+    path = launch(http, product, version, options)
+    view = wait_status(http, path, {"ready"})
+    elapsed = time.monotonic() - started
+    print(f"{product} {version} {options}: launch to ready in {elapsed:.1f}s")
+    return path, view, elapsed
+
+
+def node_container(docker_client, dn: str, node: str):
+    from api.engines.base import LABEL_DN, LABEL_NODE
+    found = docker_client.containers.list(filters={"label": [f"{LABEL_DN}={dn}", f"{LABEL_NODE}={node}"]})
+    assert len(found) == 1, f"{dn} {node}: {found}"
+    return found[0]
+
+
+def run(docker_client, dn: str, node: str, command, user: str = "root") -> tuple[int, str]:
+    """Run a command in a node's container (as a user who ssh'd in would)."""
+    code, out = node_container(docker_client, dn, node).exec_run(command, user=user)
+    return code, out.decode(errors="replace")
+
+
+def action(http, path: str, name: str) -> dict:
+    r = http.post(f"{path}/actions/{name}", timeout=600)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def destroy_and_check(http, docker_client, path: str, dn: str) -> None:
+    """DELETE the cluster, wait for `destroyed`, and find no container of it left."""
+    from api.engines.base import LABEL_DN
+    assert http.delete(path).status_code == 202
+    wait_status(http, path, {"destroyed"}, timeout=180)
+    left = docker_client.containers.list(all=True, filters={"label": f"{LABEL_DN}={dn}"})
+    assert left == [], f"containers left after destroy: {[c.name for c in left]}"
