@@ -9,7 +9,10 @@ says is, and moves every cluster one step closer.
   image exists, start the containers in parallel and wait until each runs and answers
   on its check ports -> `scheduled`.
 * `destroying`: remove the containers, release addresses and disks -> `destroyed`.
-* Every pass also removes orphan containers (their cluster is destroyed or gone).
+* Every few seconds one look at the engine's containers (one list call) removes orphans
+  (their cluster is destroyed or gone) and notices nodes that died after scheduling: the
+  node goes `failed` with the reason, the cluster gets an event naming it, and a cluster
+  not yet `ready` fails.
 
 Everything it decides is in the registry before it touches the engine, and the engine
 calls are idempotent (containers are found by name and label), so a framework killed at
@@ -32,13 +35,17 @@ from . import host as hosts
 from . import lease, network, sshkeys
 from .engines.base import InterfaceSpec, MountSpec, NodeSpec
 from .models import Cluster, Event, Interface, Network, Node, NodeDisk, utcnow
-from .status import (DESTROYED, DESTROYING, REGISTERED, SCHEDULED, SCHEDULING, fail, record,
-                     set_progress, transition)
+from .status import (CONFIGURED, CONFIGURING, DESTROYED, DESTROYING, READY, REGISTERED,
+                     SCHEDULED, SCHEDULING, STOPPED, fail, record, set_progress, transition)
 
 log = logging.getLogger("bdp.framework")
 COMPONENT = "framework"
 HOST_SYNC_SECONDS = 30
-REAP_SECONDS = 5
+SURVEY_SECONDS = 3  # how often the engine is asked which node containers exist
+# Clusters whose running nodes are watched, and those of them a dead node fails: a
+# `ready` or `stopped` cluster keeps its status (the node and an event say what died).
+WATCHED = {SCHEDULED, CONFIGURING, CONFIGURED, READY, STOPPED}
+FAIL_ON_DEAD_NODE = {SCHEDULED, CONFIGURING, CONFIGURED}
 PORT_POLL = 0.1
 
 
@@ -80,7 +87,9 @@ class Framework:
         self._starts = ThreadPoolExecutor(max_starts, thread_name_prefix="bdp-fw-node")
         self._inflight: dict[int, Future] = {}
         self._hosts_synced = 0.0
-        self._reaped = 0.0
+        self._surveyed = 0.0
+        self.survey_seconds = SURVEY_SECONDS
+        self._suspects: set[int] = set()  # nodes seen dead on the last survey
         self._networks_ready = False
         self._images_ok: set[str] = set()
 
@@ -114,8 +123,8 @@ class Framework:
                 continue
             self._inflight[cid] = self._clusters.submit(self._work, cid)
             did = True
-        if time.monotonic() - self._reaped > REAP_SECONDS:
-            did = self._reap_orphans() or did
+        if time.monotonic() - self._surveyed >= self.survey_seconds:
+            did = self._survey() or did
         if wait:
             while self._inflight:
                 wait_futures(list(self._inflight.values()))
@@ -424,11 +433,18 @@ class Framework:
                    f"{len(names)} containers removed, {addresses} addresses and {freed} disks released",
                    expect=DESTROYING, progress=100)
 
-    def _reap_orphans(self) -> bool:
+    # ------------------------------------------------------------------ watching
+    def _survey(self) -> bool:
+        """One look at this platform's containers: reap orphans, notice dead nodes."""
+        self._surveyed = time.monotonic()
+        states = self.engine.list_nodes()
+        reaped = self._reap_orphans(states)
+        return self._watch(states) or reaped
+
+    def _reap_orphans(self, states) -> bool:
         """Remove containers of this platform whose cluster is destroyed or unknown."""
-        self._reaped = time.monotonic()
         reaped = False
-        for state in self.engine.list_nodes():
+        for state in states:
             cluster = Cluster.get_or_none(Cluster.id == state.cluster_id) \
                 if state.cluster_id is not None else None
             if cluster is None or cluster.status == DESTROYED:
@@ -441,3 +457,36 @@ class Framework:
                 reaped = True
         return reaped
 
+    def _watch(self, states) -> bool:
+        """Running nodes of scheduled-or-later clusters whose container is gone or exited."""
+        alive = {(s.cluster_id, s.name) for s in states if s.state in ("running", "starting")}
+        rows = (Node.select(Node.id, Node.name, Node.cluster).join(Cluster)
+                .where((Node.status == "running") & Cluster.status.in_(WATCHED)))
+        dead = {n.id: n for n in rows if (n.cluster_id, n.name) not in alive}
+        # Acted on when seen dead on two surveys in a row: an engine's view can be briefly
+        # incomplete (Mesos answers reconciliation a task at a time after a restart).
+        suspects, self._suspects = self._suspects, set(dead)
+        did = False
+        for node_id, node in dead.items():
+            if node_id in suspects:
+                did = self._node_died(node) or did
+        return did
+
+    def _node_died(self, node: Node) -> bool:
+        state = self.engine.node_state(node.cluster_id, node.name)  # for the reason (logs)
+        if state.state in ("running", "starting"):
+            return False
+        what = {"missing": "'s container disappeared", "exited": "'s container exited"}.get(
+            state.state, " failed")
+        reason = f"node {node.name}{what}" + (f": {state.logs}" if state.logs else "")
+        watched = Cluster.select(Cluster.id).where(Cluster.status.in_(WATCHED))
+        with network.write_transaction():
+            # Conditional, so a cluster a DELETE reached meanwhile is left to the destroy.
+            changed = Node.update(status="failed", reason=reason).where(
+                (Node.id == node.id) & (Node.status == "running") & Node.cluster.in_(watched)
+            ).execute()
+            if changed:
+                log.warning("cluster %s: %s", node.cluster_id, reason)
+                record(node.cluster_id, COMPONENT, reason, level="error")
+                fail(node.cluster_id, COMPONENT, reason, expect=FAIL_ON_DEAD_NODE)
+        return bool(changed)

@@ -81,9 +81,10 @@ def transition(cluster: Cluster | int, to: str, component: str, message: str = "
     return bool(changed)
 
 
-def fail(cluster: Cluster | int, component: str, reason: str) -> bool:
-    """Give up on a cluster with a reason a person can act on."""
-    return transition(cluster, FAILED, component, reason, reason=reason)
+def fail(cluster: Cluster | int, component: str, reason: str, *,
+         expect: str | set[str] | None = None) -> bool:
+    """Give up on a cluster with a reason a person can act on (only from `expect`, if given)."""
+    return transition(cluster, FAILED, component, reason, expect=expect, reason=reason)
 
 
 def set_progress(cluster_id: int, done: int, total: int) -> None:

@@ -187,9 +187,9 @@ def table(results: list[dict]) -> str:
     verdict = "meets" if all(r["ratio"] <= 1.0 for r in results) else "misses"
     rows += ["", f"Median of {RUNS} runs per size. Target: ratio scheduled / `up -d` <= 1.0 ({verdict}). "
              "`scheduled` includes placement, address and disk allocation and every node answering on "
-             "port 22, which waits for each node's entrypoint to generate its SSH host keys "
-             "(`ssh-keygen -A`, RSA included: seconds of CPU per node on a 2-core machine); "
-             "`up -d` ends when the containers are started, so the last column compares like with like."]
+             "port 22 (the node entrypoint generates one ed25519 host key, so sshd answers within a "
+             "fraction of a second of the start); `up -d` ends when the containers are started, so "
+             "the last column (compose until every port 22 answers) compares like with like."]
     return "\n".join(rows)
 
 

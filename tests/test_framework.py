@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import docker
 import pytest
 
 from api import status as st
@@ -41,7 +42,7 @@ def assert_nothing_held(cluster_id: int) -> None:
 
 
 def containers_of(docker_client, platform, cluster_id: int) -> list:
-    return docker_client.containers.list(all=True, filters={"label": [
+    return docker_client.containers.list(all=True, sparse=True, filters={"label": [
         f"{LABEL_PLATFORM}={platform.settings.data_dir}", f"{LABEL_CLUSTER}={cluster_id}"]})
 
 
@@ -180,3 +181,68 @@ def test_docker_opts_outside_the_allowed_set_are_refused_by_name(platform, fw, d
     assert cluster.status == st.FAILED
     assert "docker_opts: option '--privileged' is not allowed (allowed: " in cluster.reason
     assert not containers_of(docker_client, platform, cluster.id)
+
+
+def test_node_that_dies_after_scheduling_is_noticed_and_fails_an_unready_cluster(platform, fw,
+                                                                                 docker_client):
+    base = {"image": "bdp/base:bookworm"}
+    scheduled = make_cluster({"node1": base, "node2": base})
+    ready = make_cluster({"node1": base})
+    for cluster in (scheduled, ready):
+        assert step_until(fw, cluster.id, {st.SCHEDULED, st.FAILED}).status == st.SCHEDULED
+    for to in (st.CONFIGURING, st.CONFIGURED, st.READY):  # as the orchestrator would
+        assert st.transition(ready, to, "test")
+    fw.survey_seconds = 0  # look at the containers on every pass
+    fw.step()
+    fw.step()
+    assert Node.select().where(Node.status == "running").count() == 3  # all alive: untouched
+
+    def node(cluster, name):
+        return Node.get((Node.cluster == cluster.id) & (Node.name == name))
+    docker_client.containers.get(node(scheduled, "node2").container_id).kill()
+    docker_client.containers.get(node(ready, "node1").container_id).remove(force=True)
+    fw.step()
+    fw.step()
+
+    dead = node(scheduled, "node2")
+    assert dead.status == "failed"
+    assert dead.reason.startswith("node node2's container exited: exit code 137")
+    assert node(scheduled, "node1").status == "running"
+    cluster = Cluster.get_by_id(scheduled.id)
+    assert cluster.status == st.FAILED and cluster.reason == dead.reason
+    assert dead.reason in events(scheduled.id)
+    # A ready cluster keeps its status; its node and an event say what died.
+    gone = node(ready, "node1")
+    assert (gone.status, gone.reason) == ("failed", "node node1's container disappeared")
+    assert Cluster.get_by_id(ready.id).status == st.READY
+    assert "node node1's container disappeared" in events(ready.id)
+    fw.step()
+    assert events(ready.id).count("node node1's container disappeared") == 1  # said once
+
+
+def test_container_name_taken_by_another_platform_gets_a_suffix(platform, fw, docker_client):
+    cluster = make_cluster({"node1": {"image": "bdp/base:bookworm"}})
+    name = f"bdp-{cluster.id}-node1"
+    # Another platform (e.g. a concurrent test run) on the same engine owns that name
+    # (if a real one already does, that is the same situation).
+    try:
+        foreign = docker_client.containers.create("bdp/base:bookworm", name=name,
+                                                  labels={LABEL_PLATFORM: "/elsewhere"})
+    except docker.errors.APIError as exc:
+        assert exc.status_code == 409, exc
+        foreign = None
+    try:
+        assert step_until(fw, cluster.id, {st.SCHEDULED, st.FAILED}).status == st.SCHEDULED
+        node = Node.get(Node.cluster == cluster.id)
+        ours = docker_client.containers.get(node.container_id)
+        assert ours.name == f"{name}-{platform.engine.network_suffix}" and ours.status == "running"
+        assert platform.engine.node_state(cluster.id, "node1").container_id == ours.id
+        assert st.transition(cluster, st.DESTROYING, "test")
+        step_until(fw, cluster.id, {st.DESTROYED})
+        assert not containers_of(docker_client, platform, cluster.id)
+        if foreign is not None:
+            foreign.reload()  # the other platform's container is left alone
+            assert foreign.status == "created"
+    finally:
+        if foreign is not None:
+            foreign.remove(force=True)

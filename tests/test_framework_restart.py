@@ -14,7 +14,9 @@ LAUNCH = {"size": 2, "disks": 1, "cpu": 0.25, "mem": 128}
 
 
 def platform_containers(docker_client, data_dir) -> list:
-    return docker_client.containers.list(all=True, filters={"label": f"{LABEL_PLATFORM}={data_dir}"})
+    # sparse: no inspect per container, which fails on one listed mid-creation (seen: 404).
+    return docker_client.containers.list(all=True, sparse=True,
+                                         filters={"label": f"{LABEL_PLATFORM}={data_dir}"})
 
 
 def test_kill9_mid_scheduling_and_mid_destroy_then_restart_converges(server_factory, docker_client, tmp_path):

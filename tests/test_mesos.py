@@ -249,3 +249,37 @@ def test_reference_cluster_on_mesos_ready_survives_restart_and_destroys(
     disks = http.get("/hosts/agent1/disks").json()
     assert disks and all(d["status"] == "free" for d in disks)
     assert not double.unacked
+
+
+def test_lost_task_of_a_scheduled_cluster_fails_its_node_and_cluster(site_factory, engine_for, platform,
+                                                                    docker_client):
+    from api import status as st
+    from api.framework import Framework
+    from api.models import Cluster, Event, Node
+    from test_framework_helpers import make_cluster
+
+    site = site_factory([Agent("agent1", 2, 2048)])
+    engine = engine_for(site)
+    platform.__dict__["engine"] = engine  # the framework uses this engine (cached property)
+    cluster = make_cluster({"node1": {"image": "bdp/base:bookworm", "networks": []}},
+                           status=st.SCHEDULED)
+    spec = node_spec(site, engine)
+    spec.cluster_id = cluster.id
+    tid = engine.start_node(spec)
+    Node.update(status="running", container_id=tid).where(Node.cluster == cluster.id).execute()
+    framework = Framework(platform)
+    framework._survey()
+    framework._survey()
+    assert Node.get(Node.cluster == cluster.id).status == "running"  # a running task: untouched
+
+    site.double.lose_task(tid, "agent1 rebooted")
+    wait_for(lambda: engine.node_state(cluster.id, "node1").state == "failed", 5, message="task lost")
+    framework._survey()
+    framework._survey()
+    node = Node.get(Node.cluster == cluster.id)
+    assert node.status == "failed"
+    assert node.reason == (f"node node1 failed: Mesos task {tid} on agent1 is TASK_LOST "
+                           "(REASON_AGENT_REMOVED): agent1 rebooted")
+    cluster = Cluster.get_by_id(cluster.id)
+    assert (cluster.status, cluster.reason) == (st.FAILED, node.reason)
+    assert Event.select().where((Event.cluster == cluster.id) & (Event.message == node.reason)).count() == 1

@@ -2,7 +2,9 @@
 
 Containers are named ``bdp-<cluster id>-<node>`` and labelled with the cluster, its dn,
 the node and the platform (its data directory), so a restarted framework finds and
-adopts what it started and reaps what nobody owns any more. Each registry network is a
+adopts what it started and reaps what nobody owns any more. When another platform on
+the engine already has that name, ours gets ``-<hash of the data directory>`` appended:
+find a node's container by ``Node.container_id`` or by labels, never by name. Each registry network is a
 user-defined bridge network with the same subnet; a node gets its static address on
 every interface, eth0 first.
 """
