@@ -1,0 +1,203 @@
+"""Configuration (issue 4): `scheduled` -> `ready` for the reference product at 3 and 10
+nodes, against `ansible-playbook` run by hand with the same inventory and playbook, in
+the same run, on the same containers.
+
+The orchestrator's time runs from the `scheduled` event (framework) to the `ready` event:
+pick-up, the run directory, ansible-runner with tag `start`, then tag `status` (the
+readiness check), and the registry writes in between. The hand run is the same two
+commands, `ansible-playbook -i hosts.yml playbook.yml -t start` then `-t status`, with the
+inventory the orchestrator generates and the same ansible settings, starting from fresh
+SSH connections like the orchestrator's. Run: `.venv/bin/python -m bench configure`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "benchmarks.md"
+HEADING = "## Configuration (issue 4)"
+SIZES = (3, 10)
+RUNS = 2  # per size; the table shows the median
+OPTIONS = {"disks": 1, "cpu": 0.25, "mem": 128}
+TARGET = 0.10  # overhead over the hand run
+
+
+def _wait_status(cluster_id: int, wanted: set[str], timeout: float = 600) -> str:
+    from api.models import Cluster
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cluster = Cluster.get_by_id(cluster_id)
+        if cluster.status in wanted:
+            return cluster.status
+        if cluster.status == "failed":
+            raise RuntimeError(f"cluster failed: {cluster.reason}")
+        time.sleep(0.05)
+    raise RuntimeError(f"cluster {cluster_id} not {wanted} within {timeout}s")
+
+
+def _event_time(cluster_id: int, status: str):
+    from api.models import Event
+    event = (Event.select().where((Event.cluster == cluster_id) & (Event.message.startswith(status)))
+             .order_by(Event.id).first())
+    if event is None:
+        raise RuntimeError(f"no {status!r} event for cluster {cluster_id}")
+    return event.time
+
+
+class Bench:
+    def __init__(self, workdir: Path):
+        from api import auth, images, product
+        from api.config import Settings
+        from api.framework import Framework
+        from api.orchestrator import Orchestrator
+        from api.platform import Platform
+
+        self.workdir = workdir
+        self.settings = Settings(data_dir=workdir / "data", disks=max(SIZES), poll_interval=0.5,
+                                 admin_token="bench-admin-token-0123456789")
+        self.platform = Platform(self.settings)
+        product.sync_bundles(self.settings.products_dir)
+        self.user = auth.add_user("bench", admin=True)
+        images.ensure_product_image(self.settings.products_dir / "reference" / "1.0.0",
+                                    "reference", "1.0.0", log=lambda *_: None)
+        self.framework = Framework(self.platform)
+        self.framework._prepare()  # hosts and networks, as a running server has them
+        self.orchestrator = Orchestrator(self.platform)
+        self.stop = threading.Event()
+        # As `bdp server` runs them: both controllers in threads of one process.
+        self.threads = [threading.Thread(target=c.run, args=(self.stop,), daemon=True)
+                        for c in (self.framework, self.orchestrator)]
+        for thread in self.threads:
+            thread.start()
+
+    def orchestrator_run(self, size: int):
+        """Seconds from `scheduled` to `ready`, and the cluster (left running)."""
+        from api.cluster import launch
+        from api.models import Cluster, Product
+        product = Product.get((Product.name == "reference") & (Product.version == "1.0.0"))
+        _uri, seq, _job = launch(self.platform, self.user, product, {"size": size, **OPTIONS})
+        cluster = Cluster.get((Cluster.user == self.user) & (Cluster.product == product)
+                              & (Cluster.seq == seq))
+        _wait_status(cluster.id, {"ready"})
+        elapsed = (_event_time(cluster.id, "ready") - _event_time(cluster.id, "scheduled")).total_seconds()
+        return elapsed, cluster
+
+    def hand_run(self, cluster, run: int) -> float:
+        """`ansible-playbook -t start` then `-t status`, as a person would run them."""
+        from api.inventory import registry_inventory
+        from api.orchestrator import Orchestrator
+        from api.sshkeys import private_key_path
+        here = self.workdir / f"hand-{cluster.id}-{run}"
+        (here / "cp").mkdir(parents=True)
+        inventory = here / "hosts.yml"
+        inventory.write_text(yaml.safe_dump(registry_inventory(cluster, extra_vars={
+            "ansible_ssh_private_key_file": str(private_key_path(self.settings, cluster.id)),
+            "ansible_python_interpreter": "/usr/bin/python3"})))
+        env = {**os.environ, **Orchestrator._envvars(here),
+               "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+               # Fresh SSH masters: the orchestrator's runs start without any either.
+               "ANSIBLE_SSH_CONTROL_PATH_DIR": str(here / "cp")}
+        playbook = REPO / "products" / "reference" / "1.0.0" / "playbook.yml"
+        nodes = cluster.nodes.count()
+        started = time.perf_counter()
+        for tag in ("start", "status"):
+            done = subprocess.run(
+                [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(playbook),
+                 "-t", tag, "-f", str(max(5, min(nodes, 50))), "-e", "bdp_ssh_timeout=120"],
+                env=env, cwd=here, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"hand run ({tag}) failed:\n{done.stdout[-3000:]}")
+        return time.perf_counter() - started
+
+    def destroy(self, cluster) -> None:
+        from api.cluster import destroy
+        destroy(self.user, cluster)
+        self.platform.wake("framework")
+        _wait_status(cluster.id, {"destroyed"})
+
+    def close(self) -> None:
+        import docker
+
+        from api.engines.base import LABEL_PLATFORM
+        self.stop.set()
+        self.platform.wake()
+        for thread in self.threads:
+            thread.join(30)
+        client = docker.from_env()
+        label = f"{LABEL_PLATFORM}={self.settings.data_dir}"
+        for c in client.containers.list(all=True, filters={"label": label}):
+            c.remove(force=True)
+        self.platform.engine.remove_networks()
+        self.platform.database.close()
+
+
+def measure() -> list[dict]:
+    workdir = Path(tempfile.mkdtemp(prefix="bdp-bench-conf-"))
+    bench = Bench(workdir)
+    try:
+        _, cluster = bench.orchestrator_run(2)  # warm-up: keys, networks, ansible's caches
+        bench.hand_run(cluster, 0)
+        bench.destroy(cluster)
+        results = []
+        for size in SIZES:
+            ours, theirs = [], []
+            for run in range(1, RUNS + 1):
+                elapsed, cluster = bench.orchestrator_run(size)
+                ours.append(elapsed)
+                theirs.append(bench.hand_run(cluster, run))
+                bench.destroy(cluster)
+            orch, hand = statistics.median(ours), statistics.median(theirs)
+            results.append({"size": size, "orchestrator": orch, "hand": hand,
+                            "overhead": (orch - hand) / hand, "runs": (ours, theirs)})
+        return results
+    finally:
+        bench.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def table(results: list[dict]) -> str:
+    rows = ["| nodes | orchestrator: scheduled -> ready | ansible-playbook by hand (start + status) | overhead |",
+            "|---|---|---|---|"]
+    for r in results:
+        rows.append(f"| {r['size']} | {r['orchestrator']:.2f} s | {r['hand']:.2f} s | "
+                    f"{r['overhead'] * 100:+.1f} % |")
+    verdict = "meets" if all(r["overhead"] <= TARGET for r in results) else "misses"
+    runs = "; ".join(f"{r['size']} nodes: orchestrator {', '.join(f'{x:.2f}' for x in r['runs'][0])} s, "
+                     f"hand {', '.join(f'{x:.2f}' for x in r['runs'][1])} s" for r in results)
+    rows += ["", f"Median of {RUNS} runs per size (each: {runs}). Target: overhead <= "
+             f"{TARGET * 100:.0f} % ({verdict})."]
+    return "\n".join(rows)
+
+
+def write_doc(text: str) -> None:
+    section = (f"{HEADING}\n\nCommand: `make bench` or `.venv/bin/python -m bench configure`.\n"
+               f"Measured {time.strftime('%Y-%m-%d')} on this machine (2 cores, shared with other "
+               f"work, so absolute times vary), ansible-core with pipelining and ControlPersist on "
+               f"both sides, forks = max(5, nodes), same inventory, playbook and containers.\n\n{text}\n")
+    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
+    new = pattern.sub(lambda _: section + "\n", old) if pattern.search(old) else old.rstrip() + "\n\n" + section
+    DOC.write_text(new.rstrip() + "\n")
+
+
+def main() -> int:
+    results = measure()
+    text = table(results)
+    print(text)
+    write_doc(text)
+    return 0 if all(r["overhead"] <= TARGET for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
