@@ -12,6 +12,11 @@ def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
     available = sorted(m.name[len("bench_"):] for m in pkgutil.iter_modules([str(here)])
                        if m.name.startswith("bench_"))
+    # `python -m bench products slurm postgresql`: words after a benchmark's name that are
+    # not benchmarks are that benchmark's own arguments (its main(argv)).
+    if argv and argv[0] in available and any(a not in available for a in argv[1:]):
+        print(f"## bench {argv[0]}", flush=True)
+        return 1 if importlib.import_module(f"bench.bench_{argv[0]}").main(argv[1:]) else 0
     chosen = argv or available
     unknown = [name for name in chosen if name not in available]
     if unknown:
