@@ -51,6 +51,15 @@ class _Env(ImmutableSandboxedEnvironment):
 
 
 _env = _Env(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def _raise_error(message, field=None):
+    """Lets a template refuse options with a rule of its own ("size must be even"),
+    surfaced as a 400 naming the option: `{{ raise_error("...", "size") }}`."""
+    raise TemplateError(str(message), field=str(field) if field else "template")
+
+
+_env.globals["raise_error"] = _raise_error
 _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
 _CACHE_SIZE = 128

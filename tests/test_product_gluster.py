@@ -21,6 +21,7 @@ def test_gluster_refuses_an_odd_size_naming_the_rule(client):
     body = r.json
     assert body["status"] == 400
     assert "size must be an even number" in body["message"] and "got 3" in body["message"], body
+    assert body["field"] == "size", body
 
     r = client.simulate_post(f"{API}/products/gluster/10.3", json={"size": 2, "disks": 0})
     assert r.status_code == 400 and "disks must be at least 1" in r.json["message"], r.text
