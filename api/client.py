@@ -18,11 +18,13 @@ from pathlib import Path
 import httpx
 
 from .config import API_PREFIX, Settings
+from .status import TRANSITIONS
 
 DEFAULT_URL = "http://127.0.0.1:5000"
 OPTION_GROUPS = ("required", "optional", "advanced")
 # Statuses after which `--wait` stops watching (a launch also stops at `ready`).
 LAUNCH_END = {"ready", "failed", "destroyed", "stopped"}
+STATUSES = set(TRANSITIONS)
 
 
 class ClientError(Exception):
@@ -340,19 +342,24 @@ def watch(api: APIClient, path: str, until: set[str], timeout: float, as_json: b
             else:
                 raise
         status, percent, step = c.get("status"), c.get("progress") or 0, c.get("step") or ""
-        # Warnings (e.g. "waiting for resources: ...") tell the user why nothing moves.
-        seen_events, warnings = new_warnings(api, path, seen_events)
-        if warnings and live:
+        # Every transition is an event, so reading them (not just polling the status)
+        # shows each one, even those that came and went between two polls. Warnings
+        # (e.g. "waiting for resources: ...") tell the user why nothing moves.
+        seen_events, fresh = new_events(api, path, seen_events)
+        lines = []
+        for event in fresh or ():
+            reached = transition_of(event)
+            if reached:
+                lines.append(f"{fmt_time(event.get('time'))[11:]}  {reached}")
+            elif event.get("level", "info") not in ("info", "error"):
+                lines.append(f"{fmt_time(event.get('time'))[11:]}  {event.get('level')}: {event.get('message')}")
+        if fresh is None and status != last_status:  # no events to read: say what the cluster says
+            lines.append(f"{time.strftime('%H:%M:%S')}  {status}")
+        if lines and live:
             print()
             live = False
-        for event in warnings:
-            print(f"{fmt_time(event.get('time'))[11:]}  {event.get('level')}: {event.get('message')}", flush=True)
-        if status != last_status:
-            if live:
-                print(file=sys.stdout)
-                live = False
-            stamp = time.strftime("%H:%M:%S")
-            print(f"{stamp}  {status}", flush=True)
+        for line in lines:
+            print(line, flush=True)
         if tty and status not in until | {"failed"}:
             sys.stdout.write(f"\r  {status:<12} {progress_bar(percent)} {step:>7}")
             sys.stdout.flush()
@@ -389,14 +396,19 @@ def watch(api: APIClient, path: str, until: set[str], timeout: float, as_json: b
         time.sleep(1)
 
 
-def new_warnings(api: APIClient, path: str, seen: int | None) -> tuple[int | None, list[dict]]:
-    """Warning events that appeared since the last look (errors come with `failed`)."""
+def new_events(api: APIClient, path: str, seen: int | None) -> tuple[int | None, list[dict] | None]:
+    """The cluster's events that appeared since the last look (None: none to be had)."""
     try:
         events = as_list(api.get(path + "/events"), "events")
     except ClientError:
-        return seen, []
-    fresh = events[seen or 0:]
-    return len(events), [e for e in fresh if e.get("level", "info") not in ("info", "error")]
+        return seen, None
+    return len(events), events[seen or 0:]
+
+
+def transition_of(event: dict) -> str | None:
+    """The status an event records reaching ("scheduled" or "failed: <reason>"), if any."""
+    head = str(event.get("message", "")).split(":", 1)[0].strip()
+    return head if head in STATUSES else None
 
 
 def cluster_rows(clusters: list) -> list[list]:
