@@ -12,7 +12,6 @@ SSH connections like the orchestrator's. Run: `.venv/bin/python -m bench configu
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -23,9 +22,9 @@ import time
 from pathlib import Path
 
 import yaml
+from bench import report
 
 REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "benchmarks.md"
 HEADING = "## Configuration (issue 4)"
 SIZES = (3, 10)
 RUNS = 2  # per size; the table shows the median
@@ -181,14 +180,11 @@ def table(results: list[dict]) -> str:
 
 
 def write_doc(text: str) -> None:
-    section = (f"{HEADING}\n\nCommand: `make bench` or `.venv/bin/python -m bench configure`.\n"
+    body = (f"Command: `make bench` or `.venv/bin/python -m bench configure`.\n"
                f"Measured {time.strftime('%Y-%m-%d')} on this machine (2 cores, shared with other "
                f"work, so absolute times vary), ansible-core with pipelining and ControlPersist on "
                f"both sides, forks = max(5, nodes), same inventory, playbook and containers.\n\n{text}\n")
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: section + "\n", old) if pattern.search(old) else old.rstrip() + "\n\n" + section
-    DOC.write_text(new.rstrip() + "\n")
+    report.write_section(HEADING, body)
 
 
 def main() -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -26,9 +25,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from bench import report
 
 REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "benchmarks.md"
 HEADING = "## Products (issue 5)"
 API = "/bigdata/api/v1"
 SKIP = {"reference"}
@@ -199,11 +198,8 @@ def _merge_rows(text: str, old_section: str) -> str:
 
 
 def write_doc(text: str, names: list[str]) -> None:
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    found = pattern.search(old)
-    text = _merge_rows(text, found.group(0) if found else "")
-    section = (f"{HEADING}\n\nCommand: `.venv/bin/python -m bench products [NAME ...]` (no names: every "
+    text = _merge_rows(text, report.current_section(HEADING))
+    body = (f"Command: `.venv/bin/python -m bench products [NAME ...]` (no names: every "
                f"bundle under `products/` but reference; rows of products not named are kept).\n"
                f"Measured {time.strftime('%Y-%m-%d')} on this machine (2 cores shared by "
                f"several engineers' builds and tests: the load average is beside each figure, and "
@@ -214,8 +210,7 @@ def write_doc(text: str, names: list[str]) -> None:
                f"cached = the same call again. Launch -> ready = `POST /products/<name>/<version>` "
                f"with the options document's example values until the cluster is `ready`, through a "
                f"real `bdp server` (default settings), image already built.\n\n{text}\n")
-    new = pattern.sub(lambda _: section + "\n", old) if pattern.search(old) else old.rstrip() + "\n\n" + section
-    DOC.write_text(new.rstrip() + "\n")
+    report.write_section(HEADING, body)
 
 
 def main(argv: list[str] | None = None) -> int:

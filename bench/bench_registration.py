@@ -10,19 +10,18 @@ The original registry needed 50-121 s for this; the target is under 50 ms (media
 """
 from __future__ import annotations
 
-import re
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from bench import report
 
 NODES = 200
 RUNS = 20
 TARGET_MS = 50.0
 TOKEN = "bench-admin-token"
 REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "benchmarks.md"
 HEADING = "## Registration (issue 2)"
 
 
@@ -93,12 +92,9 @@ def table(r: dict) -> str:
 
 
 def write_doc(text: str) -> None:
-    section = (f"{HEADING}\n\nCommand: `make bench` or `.venv/bin/python -m bench registration`.\n"
+    body = (f"Command: `make bench` or `.venv/bin/python -m bench registration`.\n"
                f"Measured {time.strftime('%Y-%m-%d')} on this machine (2 cores, shared).\n\n{text}\n")
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: section + "\n", old) if pattern.search(old) else old.rstrip() + "\n\n" + section
-    DOC.write_text(new.rstrip() + "\n")
+    report.write_section(HEADING, body)
 
 
 def main() -> int:

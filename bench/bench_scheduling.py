@@ -9,7 +9,6 @@ compose only starts the containers. Run: `.venv/bin/python -m bench scheduling`.
 """
 from __future__ import annotations
 
-import re
 import shutil
 import statistics
 import subprocess
@@ -19,9 +18,9 @@ import time
 from pathlib import Path
 
 import yaml
+from bench import report
 
 REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "benchmarks.md"
 HEADING = "## Scheduling (issue 3)"
 SIZES = (10, 20)
 RUNS = 2  # per size and side; the table shows the median
@@ -194,14 +193,11 @@ def table(results: list[dict]) -> str:
 
 
 def write_doc(text: str) -> None:
-    section = (f"{HEADING}\n\nCommand: `make bench` or `.venv/bin/python -m bench scheduling`.\n"
+    body = (f"Command: `make bench` or `.venv/bin/python -m bench scheduling`.\n"
                f"Measured {time.strftime('%Y-%m-%d')} on this machine (2 cores, shared), "
                f"docker-compose 1.29 (Debian), same image, limits, networks, static "
                f"addresses and mounts on the same engine.\n\n{text}\n")
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: section + "\n", old) if pattern.search(old) else old.rstrip() + "\n\n" + section
-    DOC.write_text(new.rstrip() + "\n")
+    report.write_section(HEADING, body)
 
 
 def main() -> int:
