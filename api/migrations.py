@@ -6,7 +6,7 @@ column changes) and never edit a released one.
 """
 from __future__ import annotations
 
-from peewee import IntegerField, Model
+from peewee import IntegerField, Model, PostgresqlDatabase
 
 from .models import ALL_MODELS
 
@@ -23,13 +23,18 @@ def _initial(database) -> None:
 
 
 STEPS = [_initial]
+MIGRATION_LOCK = 0x62647001  # any constant shared by every bdp process
 
 
 def migrate(database) -> int:
     """Apply the pending steps; returns the schema version now in force."""
     with SchemaVersion.bind_ctx(database):
-        database.create_tables([SchemaVersion])
         with database.atomic():
+            if isinstance(database, PostgresqlDatabase):
+                # api, framework and orchestrator may start together on an empty
+                # database: one migrates, the others wait here and find it done.
+                database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            database.create_tables([SchemaVersion])
             row = SchemaVersion.select().first()
             current = row.version if row else 0
             for number, step in enumerate(STEPS[current:], start=current + 1):
