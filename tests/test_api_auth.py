@@ -27,6 +27,16 @@ def test_no_token_bad_token_and_expired_token_are_401(client):
     assert r.status_code == 401 and "expired" in error(r)["message"]
 
 
+def test_no_spelling_of_a_path_skips_authentication(client):
+    """Falcon routes `//bigdata/...` to the API too: it must still ask for a token."""
+    for path in ("//bigdata/api/v1/networks/admin/addresses", "//bigdata/api/v1/hosts",
+                 "//bigdata/api/v1/products/reference/1.0.0/orchestrator",
+                 "//bigdata/api/v1/clusters/admin/reference/1.0.0/1", "/bigdata//api/v1/clusters"):
+        r = client.simulate_get(path, headers={"x-auth-token": ""})
+        assert r.status_code in (401, 404), (path, r.status_code, r.text)
+        assert r.json["status"] == r.status_code
+
+
 def test_bearer_header_works_too(client):
     r = client.simulate_get(f"{P}/products", headers={"x-auth-token": "", "Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert r.status_code == 200

@@ -12,6 +12,8 @@ CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 
 
 class IndexResource:
+    public = True  # served without a token
+
     def on_get(self, req, resp):
         resp.content_type = falcon.MEDIA_HTML
         # Always revalidated, so a platform upgrade reaches open browsers at once.
@@ -20,6 +22,8 @@ class IndexResource:
 
 
 class ConsoleRedirect:
+    public = True  # served without a token
+
     def on_get(self, req, resp):
         raise falcon.HTTPMovedPermanently("/")
 

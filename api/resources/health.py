@@ -11,6 +11,8 @@ from .openapi import validate
 
 
 class HealthResource:
+    public = True  # served without a token
+
     @validate(resp=Response(HTTP_200=Health))
     def on_get(self, req, resp):
         """Liveness and database check."""

@@ -47,6 +47,8 @@ def validate(**kwargs):
 
 
 class OpenAPIResource:
+    public = True  # served without a token
+
     def __init__(self, app):
         self.app = app
 
