@@ -11,14 +11,14 @@ setup(
     install_requires=[
         "falcon>=4,<5",
         "peewee>=3.17",
-        "jinja2>=3.1",
+        "jinja2>=3.1.6",  # earlier 3.1.x have sandbox escapes (CVE-2024-56326, CVE-2025-27516)
         "pyyaml>=6",
         "pydantic>=2.6",
         "spectree>=1.2",
         "waitress>=3",
         "httpx>=0.27",
         "docker>=7.1",
-        "ansible-core>=2.16",
+        "ansible-core>=2.19",  # its trust model keeps inventory-plugin strings from being templated
         "ansible-runner>=2.4",
         "psycopg2-binary>=2.9",
         "cryptography>=41",  # parses users' SSH public keys (api/resources/users.py)

@@ -349,7 +349,7 @@ class Orchestrator:
         })
         inventory = private / "inventory" / "hosts.yml"
         inventory.parent.mkdir(parents=True, exist_ok=True)
-        inventory.write_text(yaml.safe_dump(shaped, sort_keys=False))
+        inventory.write_text(yaml.dump(shaped, Dumper=UnsafeDumper, sort_keys=False))
         addresses = {h: v.get("ansible_host") for h, v in shaped["all"]["hosts"].items()}
         count = Node.select().where(Node.cluster == cluster).count()
         return count, inventory, addresses
@@ -385,6 +385,16 @@ class Orchestrator:
         Run.update(status="interrupted", finished=utcnow(),
                    summary="the orchestrator stopped during this run").where(
             Run.id.in_([r.id for r in interrupted])).execute()
+
+
+class UnsafeDumper(yaml.SafeDumper):
+    """Writes every string as `!unsafe`: option values and service properties come from
+    users, and Ansible would otherwise evaluate a `{{ lookup('pipe', ...) }}` in them on
+    the platform host. Nothing in an inventory needs templating."""
+
+
+UnsafeDumper.add_representer(
+    str, lambda dumper, value: dumper.represent_scalar("!unsafe", value))
 
 
 def kill_run_processes(private: Path) -> int:

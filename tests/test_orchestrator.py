@@ -42,6 +42,20 @@ def test_reference_cluster_reaches_ready_with_marker_everywhere(orch_platform):
     assert Orchestrator(orch_platform).step() is False
 
 
+def test_option_values_are_never_templated_by_ansible(orch_platform, tmp_path):
+    """A user's option is data: a Jinja2 expression in it must reach the node verbatim,
+    not run on the platform host."""
+    witness = tmp_path / "pwned"
+    payload = f"{{{{ lookup('pipe', 'touch {witness}; echo PWNED') }}}}"
+    cluster = scheduled_cluster(orch_platform, size=1, marker=payload)
+    Orchestrator(orch_platform).step()
+    cluster = Cluster.get_by_id(cluster.id)
+    assert cluster.status == st.READY, cluster.reason
+    rc, out = node_exec(orch_platform, cluster, "node1", ["cat", "/etc/bdp-marker"])
+    assert rc == 0 and out.strip() == payload
+    assert not witness.exists()
+
+
 FAILING_PLAYBOOK = b"""
 - hosts: all
   gather_facts: false
