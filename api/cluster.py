@@ -9,7 +9,7 @@ from . import options as opts
 from . import status, template
 from .auth import is_admin
 from .config import API_PREFIX
-from .errors import APIError, bad_request, conflict, not_found
+from .errors import APIError, bad_request, conflict, not_found, parse_id
 from .models import JSONField, Cluster, Event, Interface, Job, Network, Node, NodeDisk, Product, Service, User, db, utcnow
 
 log = logging.getLogger("bdp.clusters")
@@ -60,10 +60,7 @@ def check_tenant(req_user: User, user: str) -> None:
 
 def find_cluster(req_user: User, user: str, product: str, version: str, seq) -> Cluster:
     check_tenant(req_user, user)
-    try:
-        seq = int(seq)
-    except (TypeError, ValueError):
-        raise not_found(f"no cluster clusters/{user}/{product}/{version}/{seq}") from None
+    seq = parse_id(seq, f"cluster clusters/{user}/{product}/{version}/")
     c = _query().where((User.name == user) & (Product.name == product) & (Product.version == version)
                        & (Cluster.seq == seq)).first()
     if c is None:
@@ -228,10 +225,7 @@ def job_view(job: Job) -> dict:
 
 
 def find_job(req_user: User, job_id) -> Job:
-    try:
-        job_id = int(job_id)
-    except (TypeError, ValueError):
-        raise not_found(f"no job {job_id}") from None
+    job_id = parse_id(job_id, "job ")
     job = (Job.select(Job, *_CLUSTER_FIELDS, User, *_PRODUCT_FIELDS).join(Cluster).join(User).switch(Cluster).join(Product)
            .where(Job.id == job_id).first())
     # Another user's job is "not found": job ids are global and would leak activity.

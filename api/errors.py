@@ -40,6 +40,17 @@ def not_found(message: str) -> APIError:
     return APIError(404, "Not Found", message)
 
 
+MAX_ID = 2**63 - 1  # the largest id a database column holds
+
+
+def parse_id(value, what: str) -> int:
+    """A numeric id from a URL; anything else (or too large to exist) is a 404."""
+    text = str(value)
+    if not text.isdigit() or int(text) > MAX_ID:
+        raise not_found(f"no {what}{text}")
+    return int(text)
+
+
 def conflict(message: str, field: str | None = None) -> APIError:
     return APIError(409, "Conflict", message, field=field)
 

@@ -53,7 +53,7 @@ class UserCreate(Strict):
 
 class TokenCreate(Strict):
     name: str = ""
-    expires_days: float | None = Field(default=None, gt=0)
+    expires_days: float | None = Field(default=None, gt=0, le=36500)  # 100 years
 
 
 class SSHKeys(Strict):
@@ -243,8 +243,8 @@ class TemplateNetwork(Strict):
 class TemplateNode(Strict):
     docker_image: Annotated[str, StringConstraints(min_length=1)]
     docker_opts: str = ""
-    cpu: float = Field(default=1, gt=0)
-    mem: int = Field(default=1024, gt=0)  # MB
+    cpu: float = Field(default=1, gt=0, le=4096)
+    mem: int = Field(default=1024, gt=0, le=2**40)  # MB
     port: int = Field(default=22, ge=1, le=65535)
     check_ports: list[Annotated[int, Field(ge=1, le=65535)]] = []
     tags: list[str] = []

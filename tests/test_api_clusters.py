@@ -71,6 +71,14 @@ def test_launch_option_errors_name_the_field(demo, body, field, needle):
     assert demo.simulate_get(f"{P}/clusters").json["clusters"] == []
 
 
+def test_out_of_range_numbers_are_400_not_500(demo):
+    r = demo.simulate_post(f"{P}/users/me/tokens", json={"name": "t", "expires_days": 1e9})
+    assert r.status_code == 400 and error(r)["field"] == "expires_days", r.text
+    r = demo.simulate_post(f"{P}/products/demo/1.0", json={"size": 1, "mem": 10**20})
+    assert r.status_code == 400 and "mem" in error(r)["field"], r.text
+    assert demo.simulate_get(f"{P}/clusters/admin/demo/1.0").json["clusters"] == []
+
+
 def test_launch_body_must_be_json(demo):
     r = demo.simulate_post(f"{P}/products/demo/1.0", body="{size: 2", headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and "not valid JSON" in error(r)["message"]
@@ -115,6 +123,13 @@ def test_missing_clusters_and_jobs_are_404(demo):
         assert r.status_code == 404, path
         error(r)
     assert demo.simulate_delete(f"{P}/clusters/admin/demo/1.0/7").status_code == 404
+    # Ids too large for any database column are simply not there (not a 500).
+    huge = "99999999999999999999"
+    for path in (f"/clusters/admin/demo/1.0/{huge}", f"/clusters/admin/demo/1.0/{huge}/logs",
+                 f"/queue/{huge}"):
+        assert demo.simulate_get(P + path).status_code == 404, path
+    assert demo.simulate_post(f"{P}/clusters/admin/demo/1.0/{huge}/actions/status").status_code == 404
+    assert demo.simulate_delete(f"{P}/users/admin/tokens/{huge}").status_code == 404
     r = demo.simulate_request("PUT", f"{P}/clusters")
     assert r.status_code == 405 and error(r)["message"] == f"PUT is not allowed on {P}/clusters"
 

@@ -8,7 +8,7 @@ from spectree import Response
 
 from ..auth import admin_hook, self_or_admin_hook, create_token
 from ..config import API_PREFIX
-from ..errors import bad_request, conflict, not_found
+from ..errors import bad_request, conflict, not_found, parse_id
 from ..models import Token, User, db
 from ..schemas import SSHKeys, TokenCreate, TokenCreated, TokenList, UserCreate, UserList, UserView
 from .openapi import validate
@@ -112,8 +112,8 @@ class TokenResource:
     def on_delete(self, req, resp, name, token_id):
         """Revoke a token."""
         user = get_user(name)
-        deleted = Token.delete().where((Token.user == user) & (Token.id == token_id)).execute() \
-            if token_id.isdigit() else 0
+        token_id = parse_id(token_id, f"token of {name}: ")
+        deleted = Token.delete().where((Token.user == user) & (Token.id == token_id)).execute()
         if not deleted:
             raise not_found(f"no token {token_id} of {name}")
         resp.status = falcon.HTTP_204
