@@ -123,6 +123,11 @@ def is_admin(user: User | None) -> bool:
     return user is not None and user.role == "admin"
 
 
+def sees_cluster(user: User | None, dn: str) -> bool:
+    """Whether `user` may know of the cluster `dn` (clusters/<user>/...)."""
+    return is_admin(user) or (user is not None and dn.startswith(f"clusters/{user.name}/"))
+
+
 def require_admin(req) -> User:
     user = req.context.user
     if not is_admin(user):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from .auth import sees_cluster
 from .models import Cluster, Disk, Host, Node, NodeDisk
 
 
@@ -67,10 +68,12 @@ def release_cluster(cluster: Cluster) -> int:
     return freed
 
 
-def disk_view(disk: Disk) -> dict:
+def disk_view(disk: Disk, viewer=None) -> dict:
+    """A host disk; its owner is named only to whoever may see that cluster."""
     out = {"name": disk.name, "path": disk.path, "type": disk.type,
            "status": "free" if disk.node_id is None else "used"}
     if disk.node_id is not None:
         node = disk.node
-        out["owner"] = {"cluster": node.cluster.dn, "node": node.name}
+        if viewer is None or sees_cluster(viewer, node.cluster.dn):
+            out["owner"] = {"cluster": node.cluster.dn, "node": node.name}
     return out

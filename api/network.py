@@ -10,6 +10,7 @@ import ipaddress
 
 from peewee import IntegrityError, SqliteDatabase
 
+from .auth import sees_cluster
 from .models import Address, Cluster, Interface, Network, Node, db
 
 DEFAULT_NETWORKS = (
@@ -199,8 +200,9 @@ def network_view(network: Network) -> dict:
             "total": total, "used": used, "free": total - used}
 
 
-def addresses(network: Network, which: str = "full") -> list[dict]:
-    """The network's addresses: `used` (with owner), `free`, or `full` (both, with state)."""
+def addresses(network: Network, which: str = "full", viewer=None) -> list[dict]:
+    """The network's addresses: `used` (with owner), `free`, or `full` (both, with state).
+    Owners are named only to whoever may see their cluster (`viewer`; None = everyone)."""
     owners = {}
     query = (Address.select(Address, Interface, Node, Cluster)
              .join(Interface, on=(Address.interface == Interface.id))
@@ -220,7 +222,7 @@ def addresses(network: Network, which: str = "full") -> list[dict]:
         if which == "used" and owner is None or which == "free" and owner is not None:
             continue
         entry = {"address": address, "status": "used" if owner is not None else "free"}
-        if owner:
+        if owner and (viewer is None or sees_cluster(viewer, owner["cluster"])):
             entry.update(owner)
         out.append(entry)
     return out

@@ -80,6 +80,15 @@ def test_post_network_creates_one_admin_only_and_lists_its_addresses(client, pla
         ("10.250.0.2", "used"), ("10.250.0.3", "free"), ("10.250.0.4", "free")]
     assert client.simulate_get(f"{NET}/lab").json["used"] == 1
 
+    # Another user sees that the address is used, but not whose cluster holds it;
+    # alice, the owner, does.
+    as_bob = client.simulate_get(f"{NET}/lab/addresses", params={"used": ""}, headers={"x-auth-token": token})
+    assert as_bob.json == [{"address": "10.250.0.2", "status": "used"}]
+    alice_token, _ = create_token(User.get(User.name == "alice"))
+    as_alice = client.simulate_get(f"{NET}/lab/addresses", params={"used": ""},
+                                   headers={"x-auth-token": alice_token})
+    assert as_alice.json == used
+
 
 def _race(count: int, addresses: int, name: str) -> tuple[list[str], list[str]]:
     """`count` threads each allocate one address on a network with `addresses` free."""

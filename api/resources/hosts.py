@@ -63,7 +63,8 @@ class DisksResource:
         h = Host.get_or_none(Host.name == host)
         if h is None:
             raise not_found(f"no host {host}")
-        resp.media = [disks.disk_view(d) for d in Disk.select().where(Disk.host == h).order_by(Disk.id)]
+        resp.media = [disks.disk_view(d, viewer=req.context.user)
+                      for d in Disk.select().where(Disk.host == h).order_by(Disk.id)]
 
 
 def add_routes(app, platform) -> None:

@@ -83,7 +83,7 @@ class AddressesResource:
         which = [k for k in ("free", "used", "full") if k in req.params] or ["full"]
         if len(which) > 1:
             raise bad_request("ask for one of ?free, ?used or ?full", field="query")
-        resp.media = networks.addresses(net, which[0])
+        resp.media = networks.addresses(net, which[0], viewer=req.context.user)
 
 
 def add_routes(app, platform) -> None:
