@@ -30,11 +30,13 @@ from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager
 from pathlib import Path
 
+from peewee import SqliteDatabase
+
 from . import disk as disks
 from . import host as hosts
 from . import lease, network, sshkeys
 from .engines.base import InterfaceSpec, MountSpec, NodeSpec
-from .models import Cluster, Event, Interface, Network, Node, NodeDisk, utcnow
+from .models import Cluster, Event, Interface, Network, Node, NodeDisk, db, utcnow
 from .status import (CONFIGURED, CONFIGURING, DESTROYED, DESTROYING, READY, REGISTERED,
                      SCHEDULED, SCHEDULING, STOPPED, fail, record, set_progress, transition)
 
@@ -70,6 +72,19 @@ ABANDONED = "abandoned"
 def _num(value: float) -> str:
     """2 rather than 2.0, 0.25 as is, and never 1e+08."""
     return str(int(value)) if float(value).is_integer() else f"{value:.3f}".rstrip("0")
+
+
+PLACEMENT_LOCK = 0x62647002  # PostgreSQL advisory lock: one placement at a time
+
+
+@contextmanager
+def placement_transaction():
+    """The transaction a placement runs in. SQLite's IMMEDIATE transaction already lets
+    one writer in at a time; on PostgreSQL an advisory lock does the same for placements."""
+    with network.write_transaction():
+        if not isinstance(db.obj, SqliteDatabase):
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PLACEMENT_LOCK,))
+        yield
 
 
 class Unplaceable(Exception):
@@ -229,17 +244,20 @@ class Framework:
         for node in nodes:
             if node.name in stale:
                 self.engine.remove_node(cluster.id, node.name)
-        offers = hosts.offers()
         wanted = {n.id: NodeDisk.select().where(NodeDisk.node == n).count() for n in nodes}
         plan: dict[int, hosts.Offer] = {}
-        for node in nodes:
-            offer = self._match(node, wanted[node.id], offers, placed=len(plan))
-            offer.cpus -= node.cpu
-            offer.mem -= node.mem
-            offer.disks -= wanted[node.id]
-            plan[node.id] = offer
         try:
-            with network.write_transaction():
+            with placement_transaction():
+                # Offers are read and spent in one transaction, so two clusters placed
+                # at once (threads here, or another framework process) cannot both
+                # spend the same free cpus and memory.
+                offers = hosts.offers()
+                for node in nodes:
+                    offer = self._match(node, wanted[node.id], offers, placed=len(plan))
+                    offer.cpus -= node.cpu
+                    offer.mem -= node.mem
+                    offer.disks -= wanted[node.id]
+                    plan[node.id] = offer
                 for node in nodes:
                     offer = plan[node.id]
                     disks.allocate(node, offer.host_id)

@@ -2,6 +2,7 @@
 clear waiting/failure reasons, and a destroy that gives everything back."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import docker
@@ -246,3 +247,34 @@ def test_container_name_taken_by_another_platform_gets_a_suffix(platform, fw, do
     finally:
         if foreign is not None:
             foreign.remove(force=True)
+
+
+def test_two_placements_at_once_never_spend_the_same_cpus(platform, fw):
+    """Two clusters that each fit the host, but not both, placed by two frameworks at the
+    same moment: exactly one gets the cpus, the other waits with a clear reason."""
+    from api.framework import Unplaceable
+    from api.models import Host
+    Host.update(cpus=1.0).execute()
+    clusters = [make_cluster({"node1": {"cpu": 0.75}}, user=f"user{i}") for i in range(2)]
+    others = [Framework(platform) for _ in clusters]
+    barrier = threading.Barrier(len(clusters))
+    outcomes: dict[int, str] = {}
+
+    def place(framework, cluster):
+        barrier.wait()
+        try:
+            framework._place(cluster, list(Node.select().where(Node.cluster == cluster)))
+            outcomes[cluster.id] = "placed"
+        except Unplaceable as exc:
+            outcomes[cluster.id] = str(exc)
+    threads = [threading.Thread(target=place, args=pair) for pair in zip(others, clusters)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(o == "placed" for o in outcomes.values()) == [False, True], outcomes
+    refusal = next(o for o in outcomes.values() if o != "placed")
+    assert "needs 0.75 cpus; largest free offer: 0.25 cpus" in refusal
+    for framework in others:
+        framework._clusters.shutdown(wait=True)
+        framework._starts.shutdown(wait=True)
