@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 from .auth import sees_cluster
 from .models import Cluster, Disk, Host, Node, NodeDisk
@@ -26,7 +27,9 @@ def sync_host_disks(host: Host, disks: list[tuple[str, str]]) -> None:
 
 
 def flatten_dn(dn: str) -> str:
-    return dn.replace("/", "_")
+    """The cluster's DN as one directory name, escaped so two DNs never share it
+    (a plain "/" -> "_" would make alice_x/y and alice/x_y the same directory)."""
+    return quote(dn, safe="")
 
 
 def origin_dir(disk: Disk, cluster: Cluster, node_name: str) -> Path:

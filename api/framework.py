@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import socket
 import threading
 import time
@@ -447,6 +448,7 @@ class Framework:
             freed = disks.release_cluster(cluster)
             Node.update(status="destroyed").where(Node.cluster == cluster).execute()
         sshkeys.remove_cluster_key(self.settings, cluster.id)
+        shutil.rmtree(self.settings.runs_dir / str(cluster.id), ignore_errors=True)
         transition(cluster, DESTROYED, COMPONENT,
                    f"{len(names)} containers removed, {addresses} addresses and {freed} disks released",
                    expect=DESTROYING, progress=100)

@@ -326,6 +326,9 @@ class Orchestrator:
         Run.update(status="successful" if ok else ("cancelled" if cancelled else "failed"), rc=rc,
                    finished=utcnow(), stdout=stdout, events=events, summary=reason or "ok").where(
             Run.id == run.id).execute()
+        # Everything worth keeping is in the Run row now; readiness retries alone would
+        # otherwise leave a directory (project copy, artifacts) every two seconds.
+        shutil.rmtree(private, ignore_errors=True)
         return RunResult(Run.get_by_id(run.id), ok, reason, cancelled, events)
 
     def _ssh_timeout(self, tag: str) -> int:

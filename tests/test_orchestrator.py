@@ -40,6 +40,8 @@ def test_reference_cluster_reaches_ready_with_marker_everywhere(orch_platform):
     assert [m.split(":")[0] for m in messages] == ["configuring", "configured", "ready"]
     # Nothing left to do: the next pass is idle.
     assert Orchestrator(orch_platform).step() is False
+    # Runs are kept in the registry; their working directories are not kept on disk.
+    assert list((orch_platform.settings.runs_dir / str(cluster.id)).iterdir()) == []
 
 
 def test_option_values_are_never_templated_by_ansible(orch_platform, tmp_path):
