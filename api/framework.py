@@ -88,6 +88,11 @@ def placement_transaction():
         yield
 
 
+class Definite(RuntimeError):
+    """A launch problem that retrying will not cure (no bundle builds the image, the
+    build failed): the cluster fails at once."""
+
+
 class Unplaceable(Exception):
     """The cluster does not fit now; the message says what is missing and where."""
 
@@ -228,8 +233,12 @@ class Framework:
                 for image in sorted({n.docker_image for n in todo}):
                     self._ensure_image(cluster, image)
                 specs = [self._spec(cluster, n) for n in todo]
-            except Exception as exc:
+            except Definite as exc:
                 fail(cluster, COMPONENT, str(exc))
+                return
+            except Exception as exc:  # e.g. the engine not answering for a moment
+                log.warning("cluster %s: %s (will retry)", cluster.id, exc)
+                self._wait_or_fail(cluster, f"will retry: {exc}")
                 return
             if not self._bring_up(cluster, todo, specs, total):
                 return
@@ -302,12 +311,16 @@ class Framework:
                           f"disks on one host; free offers: {free}{after}")
 
     def _unplaceable(self, cluster: Cluster, problem: str) -> None:
+        self._wait_or_fail(cluster, f"waiting for resources: {problem}",
+                           f"could not place the cluster within {self.settings.scheduling_timeout:g}s: {problem}")
+
+    def _wait_or_fail(self, cluster: Cluster, note: str, reason: str | None = None) -> None:
+        """Say (once) why the cluster waits; past the scheduling timeout, fail it."""
         waited = (utcnow() - cluster.status_since).total_seconds()
         if waited >= self.settings.scheduling_timeout:
-            fail(cluster, COMPONENT, f"could not place the cluster within "
-                                     f"{self.settings.scheduling_timeout:g}s: {problem}")
+            fail(cluster, COMPONENT, reason or f"gave up after {self.settings.scheduling_timeout:g}s: {note}")
         else:
-            self._note(cluster.id, f"waiting for resources: {problem}", level="warning")
+            self._note(cluster.id, note, level="warning")
 
     def _note(self, cid: int, message: str, level: str = "info") -> None:
         """Record an event unless this very message is already the cluster's latest
@@ -334,14 +347,15 @@ class Framework:
                 build = lambda: images.ensure_product_image(  # noqa: E731
                     bundle, match.group(1), match.group(2), log=log.debug)
         if build is None:
-            raise RuntimeError(f"image {image} is not on the engine and no product bundle under "
+            raise Definite(f"image {image} is not on the engine and no product bundle under "
                                f"{self.settings.products_dir} builds it")
         record(cluster.id, COMPONENT, f"building image {image}")
         started = time.monotonic()
         try:
             build()
         except Exception as exc:
-            raise RuntimeError(f"building image {image} failed: {exc}") from None
+            # Not retried: a build that failed would fail again on every pass.
+            raise Definite(f"building image {image} failed: {exc}") from None
         record(cluster.id, COMPONENT, f"built image {image} in {time.monotonic() - started:.0f}s")
         self._images_ok.add(image)
 
@@ -365,7 +379,7 @@ class Framework:
         mounts = []
         for nd in NodeDisk.select().where(NodeDisk.node == node).order_by(NodeDisk.name):
             if nd.disk_id is None:
-                raise RuntimeError(f"node {node.name}: disk {nd.name} has no host disk")
+                raise Definite(f"node {node.name}: disk {nd.name} has no host disk")
             mounts.append(MountSpec(str(disks.origin_dir(nd.disk, cluster, node.name)),
                                     nd.destination, "ro" if nd.mode == "ro" else "rw"))
         keys = "\n".join(sshkeys.authorized_keys(self.settings, cluster))
