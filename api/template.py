@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 import threading
 import traceback
 from collections import OrderedDict
@@ -36,10 +37,19 @@ class TemplateError(Exception):
         self.line = line
 
 
+_FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?")  # width, precision
+
+
 class _Env(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
+    intercepted_binops = frozenset(["*", "**", "%"])
 
     def call_binop(self, context, operator_name, left, right):
+        if operator_name == "%":
+            # "%30000000s" % x builds a huge string before any output check sees it.
+            if isinstance(left, str) and any(int(n) > MAX_SEQUENCE for spec in _FORMAT_WIDTH.findall(left)
+                                             for n in spec if n):
+                raise SecurityError(f"a '%' format width larger than {MAX_SEQUENCE}")
+            return operator.mod(left, right)
         if operator_name == "*":
             for seq, n in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SEQUENCE:

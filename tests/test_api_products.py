@@ -127,6 +127,7 @@ def test_template_needs_a_known_content_type(client):
     "{{ 'a' * 100000000 }}",
     "{{ 9 ** 9 ** 9 }}",
     "{% for i in range(10**9) %}{% endfor %}",
+    "{{ '%900000000s' % '' }}",
 ])
 def test_template_sandbox_escapes_are_refused(client, payload):
     add_product(client)
