@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import yaml
-from bench import report
+from bench import harness, report
 
 REPO = Path(__file__).resolve().parent.parent
 HEADING = "## Configuration (issue 4)"
@@ -32,17 +32,8 @@ OPTIONS = {"disks": 1, "cpu": 0.25, "mem": 128}
 TARGET = 0.10  # overhead over the hand run
 
 
-def _wait_status(cluster_id: int, wanted: set[str], timeout: float = 600) -> str:
-    from api.models import Cluster
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        cluster = Cluster.get_by_id(cluster_id)
-        if cluster.status in wanted:
-            return cluster.status
-        if cluster.status == "failed":
-            raise RuntimeError(f"cluster failed: {cluster.reason}")
-        time.sleep(0.05)
-    raise RuntimeError(f"cluster {cluster_id} not {wanted} within {timeout}s")
+def _wait_status(cluster_id: int, wanted: set[str]) -> str:
+    return harness.wait_status(cluster_id, wanted, timeout=600, interval=0.05)
 
 
 def _event_time(cluster_id: int, status: str):
@@ -56,20 +47,12 @@ def _event_time(cluster_id: int, status: str):
 
 class Bench:
     def __init__(self, workdir: Path):
-        from api import auth, images, product
-        from api.config import Settings
         from api.framework import Framework
         from api.orchestrator import Orchestrator
-        from api.platform import Platform
 
         self.workdir = workdir
-        self.settings = Settings(data_dir=workdir / "data", disks=max(SIZES), poll_interval=0.5,
-                                 admin_token="bench-admin-token-0123456789")
-        self.platform = Platform(self.settings)
-        product.sync_bundles(self.settings.products_dir)
-        self.user = auth.add_user("bench", admin=True)
-        images.ensure_product_image(self.settings.products_dir / "reference" / "1.0.0",
-                                    "reference", "1.0.0", log=lambda *_: None)
+        self.settings, self.platform, self.user = harness.bench_platform(
+            workdir, disks=max(SIZES), poll_interval=0.5)
         self.framework = Framework(self.platform)
         self.framework._prepare()  # hosts and networks, as a running server has them
         self.orchestrator = Orchestrator(self.platform)
