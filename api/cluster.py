@@ -146,11 +146,12 @@ def _store(user: User, product: Product, seq: int, values: dict, doc: dict, chec
     disks, ifaces = [], []
     for name, n in checked.nodes.items():
         node_id = ids[name]
-        disks.extend((node_id, d, spec.destination, spec.mode, spec.type) for d, spec in n.disks.items())
+        disks.extend((node_id, d, spec.destination, spec.mode, spec.type, spec.origin)
+                     for d, spec in n.disks.items())
         ifaces.extend((node_id, dev, networks[net.networkname], net.type) for dev, net in n.networks.items())
     if disks:
         _insert_chunked(NodeDisk, [NodeDisk.node, NodeDisk.name, NodeDisk.destination, NodeDisk.mode,
-                                   NodeDisk.type], disks)
+                                   NodeDisk.type, NodeDisk.origin], disks)
     if ifaces:
         _insert_chunked(Interface, [Interface.node, Interface.device, Interface.network, Interface.type],
                         ifaces)

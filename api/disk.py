@@ -41,21 +41,29 @@ def free_disks(host_id: int) -> list[Disk]:
                 .order_by(Disk.id))
 
 
-def allocate(node: Node, host_id: int) -> list[NodeDisk]:
-    """Give each of the node's requested disks a distinct free disk of its host.
-    Raises RuntimeError when the host has too few; the caller's transaction undoes it."""
+def allocate(node: Node, host_id: int, named_only: bool = False) -> list[NodeDisk]:
+    """Give each of the node's requested disks a distinct free disk of its host: the
+    host disk a template names (`origin`) exactly, the others any free one. With
+    `named_only`, only the named ones (placement takes every node's named disks before
+    any node's others, so an unnamed disk never takes a disk another node names).
+    Raises RuntimeError when a disk is not to be had; the caller's transaction undoes it."""
     wanted = list(NodeDisk.select().where(NodeDisk.node == node).order_by(NodeDisk.name))
-    for nd in wanted:
-        if nd.disk_id is not None:
+    for nd in sorted(wanted, key=lambda d: d.origin is None):
+        if nd.disk_id is not None or (named_only and nd.origin is None):
             continue
-        for disk in free_disks(host_id):
+        if nd.origin is not None:
+            candidates = list(Disk.select().where((Disk.host == host_id) & (Disk.name == nd.origin)))
+        else:
+            candidates = free_disks(host_id)
+        for disk in candidates:
             taken = Disk.update(node=node).where((Disk.id == disk.id) & Disk.node.is_null()).execute()
             if taken:
                 NodeDisk.update(disk=disk).where(NodeDisk.id == nd.id).execute()
                 nd.disk = disk
                 break
         else:
-            raise RuntimeError(f"host has no free disk left for disk {nd.name} of node {node.name}")
+            what = f"disk {nd.origin}" if nd.origin is not None else "a free disk"
+            raise RuntimeError(f"host has no {what} left for disk {nd.name} of node {node.name}")
     return wanted
 
 

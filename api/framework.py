@@ -36,8 +36,9 @@ from peewee import SqliteDatabase
 from . import disk as disks
 from . import host as hosts
 from . import lease, network, sshkeys
+from .auth import sees_cluster
 from .engines.base import InterfaceSpec, MountSpec, NodeSpec
-from .models import Cluster, Event, Interface, Network, Node, NodeDisk, db, utcnow
+from .models import Cluster, Disk, Event, Interface, Network, Node, NodeDisk, db, utcnow
 from .status import (CONFIGURED, CONFIGURING, DESTROYED, DESTROYING, READY, REGISTERED,
                      SCHEDULED, SCHEDULING, STOPPED, fail, record, set_progress, transition)
 
@@ -86,6 +87,38 @@ def placement_transaction():
         if not isinstance(db.obj, SqliteDatabase):
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (PLACEMENT_LOCK,))
         yield
+
+
+def _disk_list(names: list[str]) -> str:
+    """disk0..disk3 for a run of numbered names, else the names."""
+    parts = [re.fullmatch(r"(.*?)(\d+)", n) for n in names]
+    if len(names) > 2 and all(parts) and len({p.group(1) for p in parts}) == 1 and \
+            [int(p.group(2)) for p in parts] == list(range(int(parts[0].group(2)),
+                                                         int(parts[0].group(2)) + len(names))):
+        return f"{names[0]}..{names[-1]}"
+    return ", ".join(names) or "no disks"
+
+
+def _named_disk_missing(node: Node, name: str, candidates: list, cluster: Cluster | None) -> str:
+    """Why no candidate host offers the disk `name`. The message becomes an event the
+    cluster's owner reads, so another cluster is named only if that owner may see it."""
+    where = [o for o in candidates if name in o.all_disks]
+    if not where:
+        hosts_ = "; ".join(f"host {o.host}: {_disk_list(o.all_disks)}" for o in candidates)
+        return f"node {node.name} needs disk {name}; no host has it ({hosts_})"
+    offer = where[0]
+    if name in offer.claimed:
+        return (f"node {node.name} needs disk {name}, which node {offer.claimed[name]} of "
+                f"this cluster takes on host {offer.host}")
+    holder = Disk.get_or_none((Disk.host == offer.host_id) & (Disk.name == name))
+    owner = holder.node.cluster if holder is not None and holder.node_id is not None else None
+    if owner is not None and cluster is not None and owner.id == cluster.id:
+        by = f"is used on host {offer.host} by node {holder.node.name} of this cluster"
+    elif owner is not None and cluster is not None and sees_cluster(cluster.user, owner.dn):
+        by = f"is used on host {offer.host} by {owner.dn}"
+    else:
+        by = f"is in use by another cluster on host {offer.host}"
+    return f"node {node.name} needs disk {name}, which {by}"
 
 
 class Definite(RuntimeError):
@@ -254,7 +287,10 @@ class Framework:
         for node in nodes:
             if node.name in stale:
                 self.engine.remove_node(cluster.id, node.name)
-        wanted = {n.id: NodeDisk.select().where(NodeDisk.node == n).count() for n in nodes}
+        wanted: dict[int, list[str | None]] = {n.id: [] for n in nodes}  # each disk's origin
+        for nd in NodeDisk.select(NodeDisk.node, NodeDisk.origin).where(
+                NodeDisk.node.in_([n.id for n in nodes])):
+            wanted[nd.node_id].append(nd.origin)
         plan: dict[int, hosts.Offer] = {}
         try:
             with placement_transaction():
@@ -263,11 +299,19 @@ class Framework:
                 # spend the same free cpus and memory.
                 offers = hosts.offers()
                 for node in nodes:
-                    offer = self._match(node, wanted[node.id], offers, placed=len(plan))
+                    named = [o for o in wanted[node.id] if o is not None]
+                    offer = self._match(node, len(wanted[node.id]), offers, placed=len(plan),
+                                        named=named, cluster=cluster)
                     offer.cpus -= node.cpu
                     offer.mem -= node.mem
-                    offer.disks -= wanted[node.id]
+                    offer.disks -= len(wanted[node.id])
+                    for name in named:
+                        offer.disk_names.remove(name)
+                        offer.claimed[name] = node.name
                     plan[node.id] = offer
+                for node in nodes:  # named disks first: an unnamed one must not take them
+                    if any(wanted[node.id]):
+                        disks.allocate(node, plan[node.id].host_id, named_only=True)
                 for node in nodes:
                     offer = plan[node.id]
                     disks.allocate(node, offer.host_id)
@@ -285,7 +329,8 @@ class Framework:
             f"{n.name} on {plan[n.id].host}" for n in nodes))
 
     @staticmethod
-    def _match(node: Node, ndisks: int, offers: list[hosts.Offer], placed: int) -> hosts.Offer:
+    def _match(node: Node, ndisks: int, offers: list[hosts.Offer], placed: int,
+               named: list[str] = (), cluster: Cluster | None = None) -> hosts.Offer:
         candidates = offers
         if node.required_host:
             candidates = [o for o in offers if o.host == node.required_host]
@@ -295,6 +340,13 @@ class Framework:
                                   f"which does not exist (hosts: {names})")
         if not candidates:
             raise Unplaceable(f"node {node.name}: no host is available")
+        if len(set(named)) < len(named):  # the template check refuses this; rows may not
+            raise Unplaceable(f"node {node.name} names one host disk for two of its disks")
+        for name in named:
+            having = [o for o in candidates if name in o.disk_names]
+            if not having:
+                raise Unplaceable(_named_disk_missing(node, name, candidates, cluster))
+            candidates = having
         fits = [o for o in candidates if o.cpus >= node.cpu - 1e-9 and o.mem >= node.mem
                 and o.disks >= ndisks]
         if fits:

@@ -23,7 +23,9 @@ class Offer:
     cpus: float
     mem: int
     disks: int
-    disk_names: list[str] = field(default_factory=list)
+    disk_names: list[str] = field(default_factory=list)  # the free ones
+    all_disks: list[str] = field(default_factory=list)
+    claimed: dict[str, str] = field(default_factory=dict)  # named disk -> node, in this plan
 
 
 def sync_hosts(engine) -> list[Host]:
@@ -52,10 +54,10 @@ def offers() -> list[Offer]:
     result = []
     for host in Host.select().where(Host.active == True).order_by(Host.name):  # noqa: E712
         cpus, mem = used.get(host.id, (0, 0))
-        free = [d.name for d in Disk.select(Disk.name).where(
-            (Disk.host == host) & Disk.node.is_null()).order_by(Disk.name)]
+        rows = list(Disk.select(Disk.name, Disk.node).where(Disk.host == host).order_by(Disk.id))
+        free = [d.name for d in rows if d.node_id is None]
         result.append(Offer(host.id, host.name, round(host.cpus - cpus, 3), int(host.mem - mem),
-                            len(free), free))
+                            len(free), free, [d.name for d in rows]))
     return result
 
 

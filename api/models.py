@@ -156,6 +156,7 @@ class NodeDisk(BaseModel):
     destination = CharField()
     mode = CharField(default="rw")
     type = CharField(default="")
+    origin = CharField(null=True)  # the host disk named by the template, None = any free one
     disk = ForeignKeyField(Disk, null=True, on_delete="SET NULL")
 
 

@@ -233,6 +233,7 @@ class TemplateDisk(Strict):
     destination: Annotated[str, StringConstraints(pattern=r"^/")]
     mode: Literal["rw", "ro"] = "rw"
     type: str = ""
+    origin: Name | None = None  # a host disk by name ("disk2"); None = any free one
 
 
 class TemplateNetwork(Strict):
@@ -263,6 +264,25 @@ class TemplateDocument(Strict):
     dnsname: str = ""
     nodes: dict[HostName, TemplateNode] = Field(min_length=1, max_length=5000)
     services: dict[Name, TemplateService] = {}
+
+    @model_validator(mode="after")
+    def _named_disks_unique_per_host(self):
+        # A host disk serves one node disk. Nodes that may land on different hosts can
+        # name the same disk (placement keeps them apart); one node, or nodes pinned to
+        # one required_host, cannot.
+        taken: dict[tuple[str, str], str] = {}
+        for name, node in self.nodes.items():
+            for disk, spec in node.disks.items():
+                if spec.origin is None:
+                    continue
+                key = (node.required_host or f"node:{name}", spec.origin)
+                if key in taken:
+                    raise TemplateNodeError(
+                        f"nodes.{name}.disks.{disk}.origin",
+                        f"node {name} disk {disk} names host disk {spec.origin!r}, which "
+                        f"{taken[key]} already names on the same host")
+                taken[key] = f"node {name} disk {disk}"
+        return self
 
     @model_validator(mode="after")
     def _services_name_nodes(self):

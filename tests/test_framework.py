@@ -278,3 +278,102 @@ def test_two_placements_at_once_never_spend_the_same_cpus(platform, fw):
     for framework in others:
         framework._clusters.shutdown(wait=True)
         framework._starts.shutdown(wait=True)
+
+
+# --- named disks: a template disk entry may name the host disk it wants ("origin") ---------
+
+NAMED_TEMPLATE = """{"nodes": {
+  {%- for i in range(1, opts.size + 1) %}
+  "node{{ i }}": {"docker_image": "bdp/base:bookworm", "cpu": 0.25, "mem": 128, "check_ports": [22],
+    "required_host": "{{ opts.host }}",
+    "disks": {"disk1": {"destination": "/data/1"{% if i > 1 %}, "origin": "{{ opts.origin }}"{% endif %}}},
+    "networks": {"eth0": {"networkname": "admin"}}}{{ "," if not loop.last }}
+  {%- endfor %}
+}}"""
+
+
+def node_disk(cluster_id: int, node: str):
+    from api.models import NodeDisk
+    return NodeDisk.select().join(Node).where((Node.cluster == cluster_id) & (Node.name == node)).get()
+
+
+def mount_source(docker_client, cluster_id: int, node: str, destination: str) -> str:
+    info = docker_client.api.inspect_container(
+        Node.get((Node.cluster == cluster_id) & (Node.name == node)).container_id)
+    return {m["Destination"]: m["Source"] for m in info["Mounts"]}[destination]
+
+
+def test_node_naming_a_host_disk_gets_exactly_that_disk(platform, fw, client, docker_client):
+    from api_support import add_product, error
+    add_product(client, name="named", version="1", template=NAMED_TEMPLATE, options={
+        "required": {"size": 2}, "optional": {"origin": "disk0", "host": ""}})
+    host = docker_client.info()["Name"]
+    launch = f"{API}/products/named/1"
+
+    # Two nodes pinned to one host naming one disk: refused at launch, naming the field.
+    r = client.simulate_post(launch, json={"size": 3, "host": host})
+    assert r.status_code == 400 and error(r)["field"] == "nodes.node3.disks.disk1.origin", r.text
+    assert "names host disk 'disk0', which node node2 disk disk1 already names" in error(r)["message"]
+
+    # Not pinned, they might land on two hosts; this engine has one, so the cluster waits.
+    r = client.simulate_post(launch, json={"size": 3})
+    assert r.status_code == 202, r.text
+    waiting = Cluster.get(Cluster.seq == r.json["id"])
+    fw.step()
+    assert Cluster.get_by_id(waiting.id).status == st.SCHEDULING
+    assert (f"waiting for resources: node node3 needs disk disk0, which node node2 of this "
+            f"cluster takes on host {host}") in events(waiting.id)
+    assert_nothing_held(waiting.id)
+    assert client.simulate_delete(r.headers["location"]).status_code == 202
+    step_until(fw, waiting.id, {st.DESTROYED})
+
+    # node1's unnamed disk would be handed disk0 first; node2 names it, and gets it.
+    r = client.simulate_post(launch, json={"size": 2})
+    assert r.status_code == 202, r.text
+    cluster = step_until(fw, Cluster.get(Cluster.seq == r.json["id"]).id, {st.SCHEDULED, st.FAILED})
+    assert cluster.status == st.SCHEDULED, cluster.reason
+    named, other = node_disk(cluster.id, "node2"), node_disk(cluster.id, "node1")
+    assert named.origin == "disk0" and named.disk.name == "disk0" and other.disk.name != "disk0"
+    assert mount_source(docker_client, cluster.id, "node2", "/data/1") == str(
+        Path(named.disk.path) / flatten_dn(cluster.dn) / "node2")
+    view = client.simulate_get(r.headers["location"] + "/nodes").json["nodes"][1]
+    assert view["disks"][0]["disk"] == "disk0"
+
+
+def test_named_disk_missing_or_held_waits_and_is_placed_once_freed(platform, fw, docker_client):
+    from api.models import NodeDisk
+    host = docker_client.info()["Name"]
+
+    def named_cluster(user: str, origin: str) -> Cluster:
+        cluster = make_cluster({"node1": {"image": "bdp/base:bookworm", "disks": 1,
+                                          "networks": ["admin"]}}, user=user)
+        NodeDisk.update(origin=origin).where(NodeDisk.node.in_(
+            Node.select(Node.id).where(Node.cluster == cluster))).execute()
+        return cluster
+
+    holder = named_cluster("bob", "disk2")
+    assert step_until(fw, holder.id, {st.SCHEDULED, st.FAILED}).status == st.SCHEDULED
+    missing = named_cluster("alice", "disk9")
+    theirs = named_cluster("alice", "disk2")
+    own = named_cluster("bob", "disk2")  # bob may see his own cluster named
+    for _ in range(2):
+        fw.step()
+    expected = {
+        missing: f"node node1 needs disk disk9; no host has it (host {host}: disk0..disk7)",
+        theirs: f"node node1 needs disk disk2, which is in use by another cluster on host {host}",
+        own: f"node node1 needs disk disk2, which is used on host {host} by {holder.dn}"}
+    for cluster, message in expected.items():
+        assert Cluster.get_by_id(cluster.id).status == st.SCHEDULING
+        assert events(cluster.id).count(f"waiting for resources: {message}") == 1, events(cluster.id)
+        assert_nothing_held(cluster.id)
+    assert not any(holder.dn in m for m in events(theirs.id))  # bob's cluster, hidden from alice
+
+    for cluster in (own, missing, holder):
+        assert st.transition(cluster, st.DESTROYING, "test")
+        step_until(fw, cluster.id, {st.DESTROYED})
+    placed = step_until(fw, theirs.id, {st.SCHEDULED, st.FAILED})
+    assert placed.status == st.SCHEDULED, placed.reason
+    got = node_disk(placed.id, "node1").disk
+    assert got.name == "disk2"
+    assert mount_source(docker_client, placed.id, "node1", "/data/1") == str(
+        Path(got.path) / flatten_dn(placed.dn) / "node1")
