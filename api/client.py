@@ -25,6 +25,10 @@ OPTION_GROUPS = ("required", "optional", "advanced")
 # Statuses after which `--wait` stops watching (a launch also stops at `ready`).
 LAUNCH_END = {"ready", "failed", "destroyed", "stopped"}
 STATUSES = set(TRANSITIONS)
+# Cluster actions run a whole playbook before the API answers (tens of seconds, more on
+# a large cluster), so their request waits much longer than the 30 s of other calls.
+ACTIONS = ("start", "stop", "restart", "status")
+ACTION_TIMEOUT = 1800
 
 
 class ClientError(Exception):
@@ -520,6 +524,26 @@ def cmd_clusters_logs(args) -> int:
     return 0
 
 
+def cmd_clusters_action(args) -> int:
+    api = APIClient(timeout=args.timeout)
+    path = cluster_path(api, args.cluster)
+    ref = short_dn(path)
+    if not args.json:
+        print(f"Running {args.action} on {ref} ...", flush=True)
+    answer = api.request("POST", f"{path}/actions/{args.action}")
+    ok = answer.get("result") == "successful"
+    if args.json:
+        print_json(answer)
+    else:
+        print(f"action:  {answer.get('action', args.action)}")
+        print(f"result:  {'ok' if ok else 'failed'}")
+        print(f"status:  {answer.get('status')}")
+        if not ok:
+            print(f"reason:  {answer.get('reason') or 'no reason given'}")
+            print(f"The playbook's output: bdp clusters logs {ref}")
+    return 0 if ok else 1
+
+
 def cmd_destroy(args) -> int:
     api = APIClient()
     path = cluster_path(api, args.cluster)
@@ -675,6 +699,14 @@ def register(subparsers) -> None:
         p.add_argument("cluster", help="user/product/version/id, or product/version/id for your own")
         _json_flag(p)
         p.set_defaults(func=_run(func))
+
+    p = sub.add_parser("action", help="start, stop, restart or check a cluster (waits for the result)")
+    p.add_argument("cluster", help="user/product/version/id, or product/version/id for your own")
+    p.add_argument("action", choices=ACTIONS)
+    p.add_argument("--timeout", type=float, default=ACTION_TIMEOUT,
+                   help=f"seconds to wait for the result (default {ACTION_TIMEOUT})")
+    _json_flag(p)
+    p.set_defaults(func=_run(cmd_clusters_action))
 
     p = subparsers.add_parser("destroy", help="destroy a cluster")
     p.add_argument("cluster", help="user/product/version/id, or product/version/id for your own")

@@ -147,8 +147,28 @@ def test_launch_watch_ssh_and_destroy(server, cli_env, tmp_path, docker_client):
     r = bdp(env, "ssh", "reference/1.0.0/1", "node9")
     assert r.returncode == 1 and "no node 'node9'" in r.stderr and "node1" in r.stderr
 
+    # Actions wait for the playbook and print its result: stop, a failing check, start.
+    r = bdp(env, "clusters", "action", "reference/1.0.0/1", "stop", timeout=300)
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+    assert "result:  ok" in r.stdout and "status:  stopped" in r.stdout
+    r = bdp(env, "clusters", "show", "reference/1.0.0/1")
+    assert "status:   stopped" in r.stdout
+    r = bdp(env, "clusters", "action", "reference/1.0.0/1", "status", timeout=300)
+    assert r.returncode == 1, f"{r.stdout}\n{r.stderr}"
+    assert "result:  failed" in r.stdout and "status:  stopped" in r.stdout
+    assert "reason:" in r.stdout and "not running" in r.stdout
+    r = bdp(env, "clusters", "action", "reference/1.0.0/1", "start", "--json", timeout=300)
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
+    started = json.loads(r.stdout)
+    assert started["action"] == "start" and started["result"] == "successful" and started["status"] == "ready"
+    r = bdp(env, "clusters", "action", "reference/1.0.0/1", "status", timeout=300)
+    assert r.returncode == 0 and "result:  ok" in r.stdout and "status:  ready" in r.stdout
+    assert "=== stop" in bdp(env, "clusters", "logs", "reference/1.0.0/1").stdout
+
     # Another user's clusters are refused in one line.
     mallory = {**cli_env, "BDP_TOKEN": new_user(server, "mallory")}
+    r = bdp(mallory, "clusters", "action", "alice/reference/1.0.0/1", "stop")
+    assert r.returncode == 1 and r.stderr.startswith("error: 403")
     r = bdp(mallory, "clusters", "show", "alice/reference/1.0.0/1")
     assert r.returncode == 1 and r.stderr.startswith("error: 403")
     r = bdp(mallory, "destroy", "alice/reference/1.0.0/1")

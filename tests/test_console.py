@@ -157,6 +157,25 @@ def test_launch_watch_and_destroy_from_the_browser(server, browser, shots, tmp_p
     expect(page.locator("pre.log").first).to_contain_text("PLAY")
     shots(page, "cluster", full_page=True)
 
+    # Actions: buttons wait for the playbook's result, then the page shows the new status.
+    page.click("#action-stop")
+    expect(page.locator("#action-start")).to_be_disabled()  # one action at a time
+    expect(page.locator("#action-result")).to_contain_text("Stop: running")
+    result = page.locator("#action-result [data-result]")
+    expect(result).to_contain_text("Stop: ok", timeout=120_000)
+    expect(result).to_contain_text("the cluster is stopped")
+    expect(status).to_have_attribute("data-status", "stopped")
+    expect(page.locator("#action-start")).to_be_enabled()
+    page.click("#action-status")
+    expect(result).to_contain_text("Check status: failed", timeout=120_000)
+    expect(result).to_contain_text("not running")
+    expect(status).to_have_attribute("data-status", "stopped")
+    shots(page, "cluster-actions")
+    page.click("#action-start")
+    expect(result).to_contain_text("Start: ok", timeout=120_000)
+    expect(status).to_have_attribute("data-status", "ready")
+    expect(page.locator("details.run summary", has_text="stop").first).to_be_visible()
+
     # The clusters list shows it, live.
     page.click("nav >> text=Clusters")
     row = page.locator("tr[data-cluster='alice/reference/1.0.0/1']")

@@ -1,8 +1,16 @@
-// One cluster: live status, nodes, services, events, orchestrator logs, and destroy.
+// One cluster: live status, nodes, services, events, orchestrator logs, actions
+// (start/stop/restart/status) and destroy.
 import { api, list } from "../api.js";
 import { badge, clear, errorBox, fmtMem, fmtTime, h, progressBar, table } from "../ui.js";
 
 const GONE = new Set(["destroying", "destroyed"]);
+// The playbook actions, with the statuses the API accepts each in (others answer 409).
+const ACTIONS = [
+  { action: "start", label: "Start", when: ["ready", "stopped"] },
+  { action: "stop", label: "Stop", when: ["ready", "stopped"] },
+  { action: "restart", label: "Restart", when: ["ready", "stopped"] },
+  { action: "status", label: "Check status", when: ["ready", "stopped", "configured"] },
+];
 
 function networks(node) {
   let nets = node.networks || node.interfaces || [];
@@ -76,9 +84,42 @@ export async function render(main, ctx, [user, product, version, id], gen) {
   const logsBox = h("div", {});
   const notice = h("div", {});
   const destroyBtn = h("button", { type: "button", class: "btn btn-danger", id: "destroy" }, "Destroy");
+  const actionResult = h("div", { id: "action-result" });
+  const actionBtns = ACTIONS.map((a) => h("button", { type: "button", class: "btn", id: `action-${a.action}`,
+                                                     "data-action": a.action }, a.label));
   const openRuns = new Set();
   let tick = 0;
   let last = null;
+  let running = null; // the action whose playbook runs now (one at a time)
+
+  function updateActions() {
+    ACTIONS.forEach((a, i) => {
+      actionBtns[i].hidden = !last || GONE.has(last.status);
+      actionBtns[i].disabled = running !== null || !last || !a.when.includes(last.status);
+    });
+  }
+
+  // The API answers once the playbook has run (seconds to minutes), with the result.
+  async function runAction(a) {
+    running = a.action;
+    updateActions();
+    clear(actionResult, h("div", { class: "alert", role: "status" }, `${a.label}: running the playbook…`));
+    try {
+      const r = await api.post(`${path}/actions/${a.action}`);
+      if (!ctx.current(gen)) return;
+      const ok = r.result === "successful";
+      clear(actionResult, h("div", { class: `alert ${ok ? "alert-ok" : "alert-error"}`, role: "status",
+                                     "data-result": ok ? "ok" : "failed" },
+        h("b", {}, `${a.label}: ${ok ? "ok" : "failed"}`), ` — the cluster is ${r.status}`,
+        !ok && r.reason ? `: ${r.reason}` : "", "."));
+    } catch (err) {
+      if (ctx.current(gen)) clear(actionResult, errorBox(err));
+    } finally {
+      running = null;
+    }
+    if (ctx.current(gen)) await refresh(true);
+  }
+  ACTIONS.forEach((a, i) => actionBtns[i].addEventListener("click", () => runAction(a)));
 
   destroyBtn.addEventListener("click", async () => {
     if (!(await confirmDestroy(dn))) return;
@@ -108,13 +149,14 @@ export async function render(main, ctx, [user, product, version, id], gen) {
       h("div", { class: "page-head" },
         h("div", {}, h("h1", { class: "mono", id: "cluster-title" }, dn),
           h("p", { class: "muted" }, `${c.product} ${c.version} · launched by ${c.user}`)),
-        h("div", { class: "head-actions" }, destroyBtn)),
+        h("div", { class: "head-actions" }, actionBtns, destroyBtn)),
       c.status === "failed" ? h("div", { class: "alert alert-error", id: "cluster-reason" },
         h("b", {}, "Failed: "), c.reason || "no reason given") : null,
       c.status === "ready" ? h("div", { class: "alert alert-ok" },
         "Ready. Log in to a node with ", h("code", {}, `bdp ssh ${dn} ${firstNode(c)}`), ".") : null,
       h("section", { class: "card", id: "cluster-summary" }, summary(c)));
     destroyBtn.hidden = GONE.has(c.status);
+    updateActions();
     const [nodes, events] = await Promise.all([
       api.get(`${path}/nodes`).then((d) => list(d, "nodes")),
       api.get(`${path}/events`).then((d) => list(d, "events")),
@@ -146,7 +188,7 @@ export async function render(main, ctx, [user, product, version, id], gen) {
   if (!ctx.current(gen)) return;
   clear(main,
     h("nav", { class: "crumbs" }, h("a", { href: "#/clusters" }, "Clusters"), " / ", dn),
-    notice, head,
+    notice, head, actionResult,
     h("section", { class: "card" }, h("h2", {}, "Nodes"), nodesBox),
     h("div", { class: "two-col even" },
       h("section", { class: "card" }, h("h2", {}, "Services"), servicesBox),
