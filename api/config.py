@@ -47,6 +47,8 @@ class Settings:
     scheduling_timeout: float = field(default_factory=lambda: _float("BDP_SCHEDULING_TIMEOUT", 600))
     ready_timeout: float = field(default_factory=lambda: _float("BDP_READY_TIMEOUT", 300))
     start_timeout: float = field(default_factory=lambda: _float("BDP_START_TIMEOUT", 120))
+    # Cluster actions at once (each holds a request thread until its playbook is done).
+    max_actions: int = field(default_factory=lambda: max(1, _int("BDP_MAX_ACTIONS", 4)))
     lease_seconds: float = field(default_factory=lambda: _float("BDP_LEASE_SECONDS", 30))
     poll_interval: float = field(default_factory=lambda: _float("BDP_POLL_INTERVAL", 1.0))
     admin_token: str | None = field(default_factory=lambda: os.environ.get("BDP_ADMIN_TOKEN") or None)

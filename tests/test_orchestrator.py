@@ -121,3 +121,31 @@ def test_actions_stop_status_start_restart(orch_platform):
     assert answer["result"] == "successful" and answer["status"] == st.READY
     actions = [r.action for r in Run.select().where(Run.cluster == cluster).order_by(Run.id)]
     assert actions[-2:] == ["restart", "status"]
+
+
+def test_actions_at_once_are_capped_so_the_api_keeps_answering(orch_platform):
+    """An action holds its request until the playbook is done; past BDP_MAX_ACTIONS the API
+    says 503 with Retry-After at once instead of tying up every request thread."""
+    import threading
+
+    from falcon import testing
+
+    from api.app import create_app
+    from conftest import ADMIN_TOKEN, wait_for
+    orch_platform.settings.max_actions = 1
+    client = testing.TestClient(create_app(orch_platform), headers={"x-auth-token": ADMIN_TOKEN})
+    cluster = scheduled_cluster(orch_platform, size=1)
+    Orchestrator(orch_platform).step()
+    path = f"/bigdata/api/v1/{Cluster.get_by_id(cluster.id).dn}/actions"
+    answers = {}
+    running = threading.Thread(target=lambda: answers.update(
+        restart=client.simulate_post(f"{path}/restart")))
+    running.start()
+    wait_for(lambda: Run.select().where((Run.cluster == cluster) & (Run.action == "restart")).exists(),
+             60, message="the restart run")
+    refused = client.simulate_post(f"{path}/status")
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "10"
+    assert "1 cluster actions are running already" in refused.json["message"]
+    running.join(120)
+    assert answers["restart"].status_code == 200 and answers["restart"].json["status"] == st.READY
+    assert client.simulate_post(f"{path}/status").json["result"] == "successful"

@@ -7,6 +7,8 @@ GET .../<id>/logs lists the orchestrator runs: action, time, result, output, tas
 """
 from __future__ import annotations
 
+import threading
+
 from ..cluster import find_cluster
 from ..config import API_PREFIX
 from ..errors import APIError, conflict
@@ -30,6 +32,10 @@ def run_view(run: Run, output: bool = True) -> dict:
 class ActionResource:
     def __init__(self, platform):
         self.platform = platform
+        # An action holds its request thread until the playbook is done; capping how many
+        # run at once keeps threads free for everyone else's requests.
+        self.max_actions = platform.settings.max_actions
+        self.slots = threading.BoundedSemaphore(self.max_actions)
 
     def on_post(self, req, resp, user, product, version, seq, action):
         """Run the playbook with tag `action`; answers the result (cluster status, tasks)."""
@@ -37,11 +43,17 @@ class ActionResource:
         if action not in ACTIONS:
             raise APIError(404, "Not Found", f"no action {action!r}; actions are {', '.join(ACTIONS)}",
                            field="action")
+        if not self.slots.acquire(blocking=False):
+            raise APIError(503, "Service Unavailable",
+                           f"{self.max_actions} cluster actions are running already; try again shortly",
+                           headers={"Retry-After": "10"})
         # A fresh lease owner per request: two requests on one cluster must not share it.
         try:
             answer = Orchestrator(self.platform).run_action(cluster, action)
         except ActionError as exc:
             raise conflict(str(exc), field="status") from None
+        finally:
+            self.slots.release()
         answer["cluster"] = f"{API_PREFIX}/{cluster.dn}"
         resp.media = answer
 
