@@ -64,7 +64,9 @@ def _type_name(value: Any) -> str:
 def coerce(key: str, documented: Any, value: Any) -> Any:
     """`value` converted to the documented value's type, or a 400 naming `key`."""
     def wrong():
-        return bad_request(f"option {key!r} must be a {_type_name(documented)} "
+        name = _type_name(documented)
+        article = "an" if name[0] in "aeiou" else "a"
+        return bad_request(f"option {key!r} must be {article} {name} "
                            f"(like {documented!r}), not {value!r}", field=key)
     if documented is None:
         return value

@@ -56,8 +56,8 @@ def test_cluster_ids_count_per_user_product_and_version(demo):
 @pytest.mark.parametrize("body, field, needle", [
     ({}, "size", "'size' is required (for example 2)"),
     ({"size": 2, "colour": "red"}, "colour", "unknown option 'colour'"),
-    ({"size": "two"}, "size", "must be a integer"),
-    ({"size": True}, "size", "must be a integer"),
+    ({"size": "two"}, "size", "must be an integer"),
+    ({"size": True}, "size", "must be an integer"),
     ({"size": 2, "cpu": "fast"}, "cpu", "must be a number"),
     ({"size": 0}, "nodes", "nodes"),  # renders a cluster without nodes
     ({"size": 2, "mem": -1}, "nodes.node1.mem", "greater than 0"),
