@@ -4,15 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io debootstrap iptables postgresql openssh-client python3-venv docker-compose chromium)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
+# docker.io comes with its recommends (cgroupfs-mount, apparmor, ...), as it was tested;
+# the rest without, to stay small (chromium's recommends alone are hundreds of MB).
+with_recommends=(docker.io)
+without_recommends=(debootstrap iptables postgresql openssh-client python3-venv docker-compose chromium)
+
+missing_of() {
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+mapfile -t missing_with < <(missing_of "${with_recommends[@]}")
+mapfile -t missing_without < <(missing_of "${without_recommends[@]}")
+if [ ${#missing_with[@]} -gt 0 ] || [ ${#missing_without[@]} -gt 0 ]; then
+  echo "setup: installing ${missing_with[*]} ${missing_without[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ ${#missing_with[@]} -gt 0 ]; then
+    apt-get install -y -qq "${missing_with[@]}" >/dev/null
+  fi
+  if [ ${#missing_without[@]} -gt 0 ]; then
+    apt-get install -y -qq --no-install-recommends "${missing_without[@]}" >/dev/null
+  fi
 fi
 bash scripts/ensure-docker.sh
