@@ -465,9 +465,14 @@ def cmd_clusters_show(args) -> int:
     return 0
 
 
-def cmd_clusters_nodes(args) -> int:
+def cluster_list(ref: str, what: str) -> list:
+    """One of a cluster's lists: nodes, services or events."""
     api = APIClient()
-    nodes = as_list(api.get(cluster_path(api, args.cluster) + "/nodes"), "nodes")
+    return as_list(api.get(cluster_path(api, ref) + f"/{what}"), what)
+
+
+def cmd_clusters_nodes(args) -> int:
+    nodes = cluster_list(args.cluster, "nodes")
     if args.json:
         print_json(nodes)
     else:
@@ -476,8 +481,7 @@ def cmd_clusters_nodes(args) -> int:
 
 
 def cmd_clusters_services(args) -> int:
-    api = APIClient()
-    services = as_list(api.get(cluster_path(api, args.cluster) + "/services"), "services")
+    services = cluster_list(args.cluster, "services")
     if args.json:
         print_json(services)
         return 0
@@ -492,8 +496,7 @@ def cmd_clusters_services(args) -> int:
 
 
 def cmd_clusters_events(args) -> int:
-    api = APIClient()
-    events = as_list(api.get(cluster_path(api, args.cluster) + "/events"), "events")
+    events = cluster_list(args.cluster, "events")
     if args.json:
         print_json(events)
         return 0

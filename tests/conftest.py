@@ -38,6 +38,17 @@ def wait_for(predicate, timeout: float, interval: float = 0.2, message: str = "c
     pytest.fail(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
 
 
+def wait_status(http, path: str, statuses: set[str], timeout: float = 600) -> dict:
+    """Poll a cluster through the API until its status is in `statuses`; a cluster that
+    fails on the way fails the test with its reason."""
+    def reached():
+        view = http.get(path).json()
+        if view["status"] == "failed" and "failed" not in statuses:
+            pytest.fail(f"cluster failed: {view.get('reason')}")
+        return view if view["status"] in statuses else None
+    return wait_for(reached, timeout, interval=0.5, message=f"{path} to reach {statuses}")
+
+
 @pytest.fixture
 def settings(tmp_path):
     from api.config import Settings

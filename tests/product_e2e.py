@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from conftest import wait_for
+from conftest import wait_status
 
 # Short poll/lease intervals; the readiness check may take a while on a loaded machine.
 FAST = {"BDP_POLL_INTERVAL": "0.5", "BDP_LEASE_SECONDS": "10", "BDP_READY_TIMEOUT": "180",
@@ -21,14 +19,6 @@ def launch(http, product: str, version: str, options: dict) -> str:
     assert r.status_code == 202, r.text
     return r.json()["cluster"].split(API, 1)[1]
 
-
-def wait_status(http, path: str, statuses: set[str], timeout: float = 600) -> dict:
-    def reached():
-        view = http.get(path).json()
-        if view["status"] == "failed" and "failed" not in statuses:
-            pytest.fail(f"cluster failed: {view.get('reason')}")
-        return view if view["status"] in statuses else None
-    return wait_for(reached, timeout, interval=0.5, message=f"{path} to reach {statuses}")
 
 
 def launch_until_ready(http, product: str, version: str, options: dict) -> tuple[str, dict, float]:

@@ -9,22 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from conftest import REPO, wait_for
+from conftest import REPO, wait_status
 
 ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
 FAST = {"BDP_POLL_INTERVAL": "0.5", "BDP_LEASE_SECONDS": "6", "BDP_READY_TIMEOUT": "60",
         "BDP_START_TIMEOUT": "60"}
 
-
-def wait_status(http, path: str, statuses: set[str], timeout: float = 240) -> dict:
-    def reached():
-        view = http.get(path).json()
-        if view["status"] == "failed" and "failed" not in statuses:
-            pytest.fail(f"cluster failed: {view['reason']}")
-        return view if view["status"] in statuses else None
-    return wait_for(reached, timeout, interval=0.5, message=f"{path} to reach {statuses}")
 
 
 def make_user(http, name: str, tmp_path: Path) -> tuple[str, Path]:
@@ -66,7 +56,7 @@ def test_reference_launch_to_ready_inventory_logs_actions_and_ssh(server_factory
     r = alice.post("/products/reference/1.0.0", json={"size": 3})
     assert r.status_code == 202, r.text
     path = r.json()["cluster"].split("/bigdata/api/v1", 1)[1]
-    view = wait_status(alice, path, {"ready"})
+    view = wait_status(alice, path, {"ready"}, timeout=240)
     dn = view["dn"]
 
     # The playbook wrote the marker and /etc/hosts on every node.
@@ -143,7 +133,7 @@ def test_kill9_during_configuring_then_restart_redoes_the_run(server_factory, tm
     assert r.status_code == 202, r.text
     path = r.json()["cluster"].split("/bigdata/api/v1", 1)[1]
 
-    wait_status(admin, path, {"configuring"})
+    wait_status(admin, path, {"configuring"}, timeout=240)
     time.sleep(3)  # inside the pause of the start run
     server.kill9()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_TOKEN, REPO, free_port, remove_platform_containers, wait_for
+from conftest import ADMIN_TOKEN, REPO, free_port, remove_platform_containers, wait_for, wait_status
 
 API = "/bigdata/api/v1"
 FAST = {"BDP_POLL_INTERVAL": "0.5", "BDP_LEASE_SECONDS": "6", "BDP_READY_TIMEOUT": "60",
@@ -101,14 +101,6 @@ def control_plane(tmp_path, split_database, docker_client):
         component.stop()
     remove_platform_containers(docker_client, data_dir)
 
-
-def wait_status(http, path: str, statuses: set[str], timeout: float) -> dict:
-    def reached():
-        view = http.get(path).json()
-        if view["status"] == "failed":
-            pytest.fail(f"cluster failed: {view['reason']}")
-        return view if view["status"] in statuses else None
-    return wait_for(reached, timeout, interval=0.5, message=f"{path} to reach {statuses}")
 
 
 def node_containers(docker_client, data_dir: Path, dn: str):

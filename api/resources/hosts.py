@@ -41,28 +41,28 @@ class HostsResource:
         resp.media = [hosts.host_view(h, offers.get(h.id)) for h in Host.select().order_by(Host.name)]
 
 
-class HostResource:
+class _OneHost:
     def __init__(self, sync):
         self.sync = sync
 
-    def on_get(self, req, resp, host):
+    def host(self, name: str) -> Host:
         self.sync()
-        h = Host.get_or_none(Host.name == host)
+        h = Host.get_or_none(Host.name == name)
         if h is None:
-            raise not_found(f"no host {host}")
+            raise not_found(f"no host {name}")
+        return h
+
+
+class HostResource(_OneHost):
+    def on_get(self, req, resp, host):
+        h = self.host(host)
         offer = next((o for o in hosts.offers() if o.host_id == h.id), None)
         resp.media = hosts.host_view(h, offer)
 
 
-class DisksResource:
-    def __init__(self, sync):
-        self.sync = sync
-
+class DisksResource(_OneHost):
     def on_get(self, req, resp, host):
-        self.sync()
-        h = Host.get_or_none(Host.name == host)
-        if h is None:
-            raise not_found(f"no host {host}")
+        h = self.host(host)
         resp.media = [disks.disk_view(d, viewer=req.context.user)
                       for d in Disk.select().where(Disk.host == h).order_by(Disk.id)]
 
