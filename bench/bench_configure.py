@@ -162,19 +162,15 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def write_doc(text: str) -> None:
-    body = (f"Command: `make bench` or `.venv/bin/python -m bench configure`.\n"
-               f"Measured {time.strftime('%Y-%m-%d')} on this machine (2 cores, shared with other "
-               f"work, so absolute times vary), ansible-core with pipelining and ControlPersist on "
-               f"both sides, forks = max(5, nodes), same inventory, playbook and containers.\n\n{text}\n")
-    report.write_section(HEADING, body)
+COMMAND = "`make bench` or `.venv/bin/python -m bench configure`"
+CONDITIONS = ("(2 cores, shared with other work, so absolute times vary), ansible-core with "
+              "pipelining and ControlPersist on both sides, forks = max(5, nodes), same inventory, "
+              "playbook and containers")
 
 
 def main() -> int:
     results = measure()
-    text = table(results)
-    print(text)
-    write_doc(text)
+    report.publish(HEADING, COMMAND, CONDITIONS, table(results))
     return 0 if all(r["overhead"] <= TARGET for r in results) else 1
 
 

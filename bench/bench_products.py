@@ -197,20 +197,16 @@ def _merge_rows(text: str, old_section: str) -> str:
     return "\n".join(ours[:2] + rows)
 
 
-def write_doc(text: str, names: list[str]) -> None:
-    text = _merge_rows(text, report.current_section(HEADING))
-    body = (f"Command: `.venv/bin/python -m bench products [NAME ...]` (no names: every "
-               f"bundle under `products/` but reference; rows of products not named are kept).\n"
-               f"Measured {time.strftime('%Y-%m-%d')} on this machine (2 cores shared by "
-               f"several engineers' builds and tests: the load average is beside each figure, and "
-               f"absolute times vary with it). One run each. Cold = product image removed (base image "
-               f"kept), then `api.images.ensure_product_image`, packages from the Debian mirror (PyPI "
-               f"wheels a bundle lists in `image/wheels.txt` are fetched once into `image/wheels/` "
-               f"and reused, so cold excludes that download); "
-               f"cached = the same call again. Launch -> ready = `POST /products/<name>/<version>` "
-               f"with the options document's example values until the cluster is `ready`, through a "
-               f"real `bdp server` (default settings), image already built.\n\n{text}\n")
-    report.write_section(HEADING, body)
+COMMAND = ("`.venv/bin/python -m bench products [NAME ...]` (no names: every bundle under "
+           "`products/` but reference; rows of products not named are kept)")
+CONDITIONS = (
+    "(2 cores shared by other builds and tests: the load average is beside each figure, and absolute "
+    "times vary with it). One run each. Cold = product image removed (base image kept), then "
+    "`api.images.ensure_product_image`, packages from the Debian mirror (PyPI wheels a bundle lists "
+    "in `image/wheels.txt` are fetched once into `image/wheels/` and reused, so cold excludes that "
+    "download); cached = the same call again. Launch -> ready = `POST /products/<name>/<version>` "
+    "with the options document's example values until the cluster is `ready`, through a real "
+    "`bdp server` (default settings), image already built")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
             result = {"product": product, "error": str(exc).splitlines()[0][:200]}
         print(result, flush=True)
         results.append(result)
-    text = table(results)
-    print(text)
-    write_doc(text, argv)
+    # Rows of products not measured this time are kept.
+    text = _merge_rows(table(results), report.current_section(HEADING))
+    report.publish(HEADING, COMMAND, CONDITIONS, text)
     return 1 if any("error" in r for r in results) else 0
 
 

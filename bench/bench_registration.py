@@ -91,17 +91,13 @@ def table(r: dict) -> str:
     ])
 
 
-def write_doc(text: str) -> None:
-    body = (f"Command: `make bench` or `.venv/bin/python -m bench registration`.\n"
-               f"Measured {time.strftime('%Y-%m-%d')} on this machine (2 cores, shared).\n\n{text}\n")
-    report.write_section(HEADING, body)
+COMMAND = "`make bench` or `.venv/bin/python -m bench registration`"
+CONDITIONS = "(2 cores, shared)"
 
 
 def main() -> int:
     result = measure()
-    text = table(result)
-    print(text)
-    write_doc(text)
+    report.publish(HEADING, COMMAND, CONDITIONS, table(result))
     return 0 if result["median"] < TARGET_MS else 1
 
 

@@ -175,19 +175,14 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def write_doc(text: str) -> None:
-    body = (f"Command: `make bench` or `.venv/bin/python -m bench scheduling`.\n"
-               f"Measured {time.strftime('%Y-%m-%d')} on this machine (2 cores, shared), "
-               f"docker-compose 1.29 (Debian), same image, limits, networks, static "
-               f"addresses and mounts on the same engine.\n\n{text}\n")
-    report.write_section(HEADING, body)
+COMMAND = "`make bench` or `.venv/bin/python -m bench scheduling`"
+CONDITIONS = ("(2 cores, shared), docker-compose 1.29 (Debian), same image, limits, networks, "
+              "static addresses and mounts on the same engine")
 
 
 def main() -> int:
     results = measure()
-    text = table(results)
-    print(text)
-    write_doc(text)
+    report.publish(HEADING, COMMAND, CONDITIONS, table(results))
     return 0 if all(r["ratio"] <= 1.0 for r in results) else 1
 
 

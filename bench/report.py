@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -20,6 +21,15 @@ def write_section(heading: str, body: str) -> None:
     pattern = _pattern(heading)
     new = pattern.sub(lambda _: section + "\n", old) if pattern.search(old) else old.rstrip() + "\n\n" + section
     DOC.write_text(new.rstrip() + "\n")
+
+
+def publish(heading: str, command: str, conditions: str, text: str) -> None:
+    """Print a benchmark's figures and write them into its section, saying how to get them
+    again (`command`) and what they were measured under (`conditions`, which follows
+    "Measured <date> on this machine")."""
+    print(text)
+    write_section(heading, f"Command: {command}.\nMeasured {time.strftime('%Y-%m-%d')} on this "
+                           f"machine {conditions}.\n\n{text}")
 
 
 def _pattern(heading: str) -> re.Pattern:
