@@ -17,7 +17,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -45,23 +44,9 @@ def _event_time(cluster_id: int, status: str):
     return event.time
 
 
-class Bench:
+class Bench(harness.ControllerBench):
     def __init__(self, workdir: Path):
-        from api.framework import Framework
-        from api.orchestrator import Orchestrator
-
-        self.workdir = workdir
-        self.settings, self.platform, self.user = harness.bench_platform(
-            workdir, disks=max(SIZES), poll_interval=0.5)
-        self.framework = Framework(self.platform)
-        self.framework._prepare()  # hosts and networks, as a running server has them
-        self.orchestrator = Orchestrator(self.platform)
-        self.stop = threading.Event()
-        # As `bdp server` runs them: both controllers in threads of one process.
-        self.threads = [threading.Thread(target=c.run, args=(self.stop,), daemon=True)
-                        for c in (self.framework, self.orchestrator)]
-        for thread in self.threads:
-            thread.start()
+        super().__init__(workdir, disks=max(SIZES), poll_interval=0.5, orchestrator=True)
 
     def orchestrator_run(self, size: int):
         """Seconds from `scheduled` to `ready`, and the cluster (left running)."""
@@ -107,21 +92,6 @@ class Bench:
         destroy(self.user, cluster)
         self.platform.wake("framework")
         _wait_status(cluster.id, {"destroyed"})
-
-    def close(self) -> None:
-        import docker
-
-        from api.engines.base import LABEL_PLATFORM
-        self.stop.set()
-        self.platform.wake()
-        for thread in self.threads:
-            thread.join(30)
-        client = docker.from_env()
-        label = f"{LABEL_PLATFORM}={self.settings.data_dir}"
-        for c in client.containers.list(all=True, filters={"label": label}):
-            c.remove(force=True)
-        self.platform.engine.remove_networks()
-        self.platform.database.close()
 
 
 def measure() -> list[dict]:

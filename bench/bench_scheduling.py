@@ -13,7 +13,6 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -31,18 +30,9 @@ def _wait_status(cluster_id: int, wanted: set[str]) -> str:
     return harness.wait_status(cluster_id, wanted, timeout=300, interval=0.01)
 
 
-class Bench:
+class Bench(harness.ControllerBench):
     def __init__(self, workdir: Path):
-        from api.framework import Framework
-
-        self.workdir = workdir
-        self.settings, self.platform, self.user = harness.bench_platform(
-            workdir, disks=max(SIZES), poll_interval=0.2)
-        self.framework = Framework(self.platform)
-        self.framework._prepare()  # hosts and networks, as a running server has them
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.framework.run, args=(self.stop,), daemon=True)
-        self.thread.start()
+        super().__init__(workdir, disks=max(SIZES), poll_interval=0.2, orchestrator=False)
 
     def framework_run(self, size: int) -> tuple[float, float, list[dict]]:
         """Seconds from registration to every container started and to `scheduled`, and
@@ -117,20 +107,6 @@ class Bench:
         if down.returncode != 0:
             raise RuntimeError(f"docker-compose down failed: {down.stderr[-2000:]}")
         return elapsed, answering
-
-    def close(self) -> None:
-        import docker
-
-        from api.engines.base import LABEL_PLATFORM
-        self.stop.set()
-        self.platform.wake()
-        self.thread.join(15)
-        client = docker.from_env()
-        label = f"{LABEL_PLATFORM}={self.settings.data_dir}"
-        for c in client.containers.list(all=True, filters={"label": label}):
-            c.remove(force=True)
-        self.platform.engine.remove_networks()
-        self.platform.database.close()
 
 
 def measure() -> list[dict]:

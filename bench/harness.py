@@ -2,6 +2,7 @@
 bundled products and the reference image, and waiting for a cluster status."""
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -35,3 +36,40 @@ def wait_status(cluster_id: int, wanted: set[str], timeout: float, interval: flo
             raise RuntimeError(f"cluster failed: {cluster.reason}")
         time.sleep(interval)
     raise RuntimeError(f"cluster {cluster_id} not {wanted} within {timeout}s")
+
+
+class ControllerBench:
+    """A platform on a scratch directory whose controllers run in threads of this process,
+    as `bdp server` runs them: the framework, and the orchestrator when asked for."""
+
+    def __init__(self, workdir: Path, disks: int, poll_interval: float, orchestrator: bool):
+        from api.framework import Framework
+        from api.orchestrator import Orchestrator
+        self.workdir = workdir
+        self.settings, self.platform, self.user = bench_platform(workdir, disks, poll_interval)
+        self.framework = Framework(self.platform)
+        self.framework._prepare()  # hosts and networks, as a running server has them
+        controllers = [self.framework]
+        if orchestrator:
+            self.orchestrator = Orchestrator(self.platform)
+            controllers.append(self.orchestrator)
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=c.run, args=(self.stop,), daemon=True)
+                        for c in controllers]
+        for thread in self.threads:
+            thread.start()
+
+    def close(self) -> None:
+        """Stop the controllers and remove every container and network of this platform."""
+        import docker
+
+        from api.engines.base import LABEL_PLATFORM
+        self.stop.set()
+        self.platform.wake()
+        for thread in self.threads:
+            thread.join(30)
+        label = f"{LABEL_PLATFORM}={self.settings.data_dir}"
+        for c in docker.from_env().containers.list(all=True, filters={"label": label}):
+            c.remove(force=True)
+        self.platform.engine.remove_networks()
+        self.platform.database.close()
