@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
+import logging
 import threading
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from docker.types import Ulimit
 
 from .base import (LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, HostInfo, NodeSpec,
                    NodeState)
+
+log = logging.getLogger("bdp.engine.docker")
 
 LOG_LINES = 20
 
@@ -181,8 +184,10 @@ class DockerEngine:
         for net in self.client.networks.list(filters={"label": f"{LABEL_PLATFORM}={self.platform_label}"}):
             try:
                 net.remove()
-            except (NotFound, APIError):
+            except NotFound:
                 pass
+            except APIError as exc:  # e.g. an endpoint another tool (compose) left behind
+                log.warning("cannot remove docker network %s: %s", net.name, exc.explanation or exc)
 
     # -- nodes --------------------------------------------------------------------------
     def _names(self, cluster_id: int, node: str) -> tuple[str, str]:
