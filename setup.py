@@ -7,7 +7,7 @@ setup(
     python_requires=">=3.11",
     packages=find_packages(include=["api", "api.*"]),
     include_package_data=True,
-    package_data={"api": ["data/**/*", "console/**/*"]},
+    package_data={"api": ["engines/data/**/*", "http/static/**/*"]},
     install_requires=[
         "falcon>=4,<5",
         "peewee>=3.17",

@@ -8,8 +8,8 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 
-from .config import Settings
-from .db import open_database
+from api.core.config import Settings
+from api.core.db import open_database
 
 
 class Platform:
@@ -23,7 +23,7 @@ class Platform:
 
     @cached_property
     def engine(self):
-        from .engines import get_engine
+        from api.engines import get_engine
         return get_engine(self.settings)
 
     def wake(self, component: str | None = None) -> None:

@@ -36,7 +36,7 @@ def _wait_status(cluster_id: int, wanted: set[str]) -> str:
 
 
 def _event_time(cluster_id: int, status: str):
-    from api.models import Event
+    from api.core.models import Event
     event = (Event.select().where((Event.cluster == cluster_id) & (Event.message.startswith(status)))
              .order_by(Event.id).first())
     if event is None:
@@ -50,8 +50,8 @@ class Bench(harness.ControllerBench):
 
     def orchestrator_run(self, size: int):
         """Seconds from `scheduled` to `ready`, and the cluster (left running)."""
-        from api.cluster import launch
-        from api.models import Cluster, Product
+        from api.clusters.registration import launch
+        from api.core.models import Cluster, Product
         product = Product.get((Product.name == "reference") & (Product.version == "1.0.0"))
         _uri, seq, _job = launch(self.platform, self.user, product, {"size": size, **OPTIONS})
         cluster = Cluster.get((Cluster.user == self.user) & (Cluster.product == product)
@@ -62,9 +62,9 @@ class Bench(harness.ControllerBench):
 
     def hand_run(self, cluster, run: int) -> float:
         """`ansible-playbook -t start` then `-t status`, as a person would run them."""
-        from api.inventory import registry_inventory
-        from api.orchestrator import Orchestrator
-        from api.sshkeys import private_key_path
+        from api.orchestrator.inventory import registry_inventory
+        from api.orchestrator.controller import Orchestrator
+        from api.clusters.keys import private_key_path
         here = self.workdir / f"hand-{cluster.id}-{run}"
         (here / "cp").mkdir(parents=True)
         inventory = here / "hosts.yml"
@@ -88,7 +88,7 @@ class Bench(harness.ControllerBench):
         return time.perf_counter() - started
 
     def destroy(self, cluster) -> None:
-        from api.cluster import destroy
+        from api.clusters.registration import destroy
         destroy(self.user, cluster)
         self.platform.wake("framework")
         _wait_status(cluster.id, {"destroyed"})

@@ -2,7 +2,7 @@
 and launch-to-ready time at the product's default size through a real `bdp server`.
 
 - cold: the product image `bdp/<name>:<version>` is removed first (never the base image
-  `bdp/base:bookworm`, which stays built), then `api.images.ensure_product_image`; the
+  `bdp/base:bookworm`, which stays built), then `api.engines.images.ensure_product_image`; the
   apt/pip layers are really rebuilt, since removing the image removes its layers.
 - cached: the same call again (the context hash matches: no build).
 - launch to ready: `POST /products/<name>/<version>` with the options document's
@@ -60,7 +60,7 @@ def image_times(bundle: Path) -> dict:
     import docker
     from docker.errors import APIError, ImageNotFound
 
-    from api import images
+    from api.engines import images
     name, version = bundle.parent.name, bundle.name
     tag = images.product_image_tag(name, version)
     assert tag != images.BASE_IMAGE
@@ -202,7 +202,7 @@ COMMAND = ("`.venv/bin/python -m bench products [NAME ...]` (no names: every bun
 CONDITIONS = (
     "(2 cores shared by other builds and tests: the load average is beside each figure, and absolute "
     "times vary with it). One run each. Cold = product image removed (base image kept), then "
-    "`api.images.ensure_product_image`, packages from the Debian mirror (PyPI wheels a bundle lists "
+    "`api.engines.images.ensure_product_image`, packages from the Debian mirror (PyPI wheels a bundle lists "
     "in `image/wheels.txt` are fetched once into `image/wheels/` and reused, so cold excludes that "
     "download); cached = the same call again. Launch -> ready = `POST /products/<name>/<version>` "
     "with the options document's example values until the cluster is `ready`, through a real "
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     # bench/__main__.py calls main() with no arguments: product names follow "products".
     if argv is None:
         argv = sys.argv[sys.argv.index("products") + 1:] if "products" in sys.argv else []
-    from api.config import Settings
+    from api.core.config import Settings
     bundles = _bundles(Settings().products_dir, argv)
     results = []
     for bundle in bundles:

@@ -38,16 +38,16 @@ def measure(runs: int = RUNS, nodes: int = NODES) -> dict:
     import falcon
     from falcon import testing
 
-    from api import product
-    from api.app import create_app
-    from api.config import Settings
-    from api.models import Network, Node
+    from api.catalog import bundle
+    from api.http.app import create_app
+    from api.core.config import Settings
+    from api.core.models import Network, Node
     from api.platform import Platform
 
     with tempfile.TemporaryDirectory(prefix="bdp-bench-") as tmp:
         settings = Settings(data_dir=Path(tmp) / "data", admin_token=TOKEN)
         platform = Platform(settings)
-        product.sync_bundles(REPO / "products")
+        bundle.sync_bundles(REPO / "products")
         app = create_app(platform)
         for i, name in enumerate(("admin", "storage")):  # the template's networks
             if not Network.select().where(Network.name == name).exists():

@@ -37,15 +37,15 @@ class Bench(harness.ControllerBench):
     def framework_run(self, size: int) -> tuple[float, float, list[dict]]:
         """Seconds from registration to every container started and to `scheduled`, and
         the nodes as the registry has them."""
-        from api.cluster import destroy, launch
-        from api.models import Cluster, Product
-        from api.node import cluster_nodes
+        from api.clusters.registration import destroy, launch
+        from api.core.models import Cluster, Product
+        from api.clusters.views import cluster_nodes
         product = Product.get((Product.name == "reference") & (Product.version == "1.0.0"))
         started = time.perf_counter()
         _uri, seq, _job = launch(self.platform, self.user, product, {"size": size, **OPTIONS})
         cluster = Cluster.get((Cluster.user == self.user) & (Cluster.product == product)
                               & (Cluster.seq == seq))
-        from api.models import Node
+        from api.core.models import Node
         pending = Node.select().where((Node.cluster == cluster.id) & (Node.container_id == ""))
         while pending.count():
             time.sleep(0.01)
@@ -60,7 +60,7 @@ class Bench(harness.ControllerBench):
         return containers, elapsed, nodes
 
     def _env(self, cluster) -> str:
-        from api import sshkeys
+        from api.clusters import keys as sshkeys
         return "\n".join(sshkeys.authorized_keys(self.settings, cluster))
 
     def compose_file(self, project: str, nodes: list[dict]) -> Path:
@@ -98,7 +98,7 @@ class Bench(harness.ControllerBench):
         if up.returncode != 0:
             subprocess.run([*cmd, "down", "-t", "1"], capture_output=True)
             raise RuntimeError(f"docker-compose up failed: {up.stderr[-2000:]}")
-        from api.framework import port_open
+        from api.framework.controller import port_open
         for n in nodes:
             while not port_open(n["networks"][0]["address"], 22):
                 time.sleep(0.05)

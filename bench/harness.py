@@ -11,13 +11,15 @@ BENCH_TOKEN = "bench-admin-token-0123456789"
 
 def bench_platform(workdir: Path, disks: int, poll_interval: float):
     """(settings, platform, admin user) with products loaded and the reference image built."""
-    from api import auth, images, product
-    from api.config import Settings
+    from api.core import auth
+    from api.engines import images
+    from api.catalog import bundle
+    from api.core.config import Settings
     from api.platform import Platform
     settings = Settings(data_dir=workdir / "data", disks=disks, poll_interval=poll_interval,
                         admin_token=BENCH_TOKEN)
     platform = Platform(settings)
-    product.sync_bundles(settings.products_dir)
+    bundle.sync_bundles(settings.products_dir)
     user = auth.add_user("bench", admin=True)
     images.ensure_product_image(settings.products_dir / "reference" / "1.0.0",
                                 "reference", "1.0.0", log=lambda *_: None)
@@ -26,7 +28,7 @@ def bench_platform(workdir: Path, disks: int, poll_interval: float):
 
 def wait_status(cluster_id: int, wanted: set[str], timeout: float, interval: float) -> str:
     """Poll the registry until the cluster reaches a status in `wanted`."""
-    from api.models import Cluster
+    from api.core.models import Cluster
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         cluster = Cluster.get_by_id(cluster_id)
@@ -43,8 +45,8 @@ class ControllerBench:
     as `bdp server` runs them: the framework, and the orchestrator when asked for."""
 
     def __init__(self, workdir: Path, disks: int, poll_interval: float, orchestrator: bool):
-        from api.framework import Framework
-        from api.orchestrator import Orchestrator
+        from api.framework.controller import Framework
+        from api.orchestrator.controller import Orchestrator
         self.workdir = workdir
         self.settings, self.platform, self.user = bench_platform(workdir, disks, poll_interval)
         self.framework = Framework(self.platform)

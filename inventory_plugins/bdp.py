@@ -59,11 +59,11 @@ from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin
 
 try:
-    from api.inventory import facts_from_views, shape_inventory
+    from api.orchestrator.inventory import facts_from_views, shape_inventory
 except ImportError:
     # Run from a checkout: the shaping code lives in the repo's api package, one level up.
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from api.inventory import facts_from_views, shape_inventory
+    from api.orchestrator.inventory import facts_from_views, shape_inventory
 
 API_PREFIX = "/bigdata/api/v1"
 

@@ -48,7 +48,7 @@ OPTIONS = {"required": {"size": 2}, "optional": {"cpu": 0.5, "mem": 256}, "advan
 
 
 def ensure_networks(*names: str) -> None:
-    from api.models import Network
+    from api.core.models import Network
     for i, name in enumerate(names or ("admin", "storage")):
         if not Network.select().where(Network.name == name).exists():
             Network.create(name=name, subnet=f"10.7{i}.0.0/24", gateway=f"10.7{i}.0.1",

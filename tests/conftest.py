@@ -51,7 +51,7 @@ def wait_status(http, path: str, statuses: set[str], timeout: float = 600) -> di
 
 @pytest.fixture
 def settings(tmp_path):
-    from api.config import Settings
+    from api.core.config import Settings
     return Settings(data_dir=tmp_path / "data", admin_token=ADMIN_TOKEN)
 
 
@@ -67,7 +67,7 @@ def platform(settings):
 def client(platform):
     """A falcon test client on the app, with the admin's token by default."""
     from falcon import testing
-    from api.app import create_app
+    from api.http.app import create_app
     return testing.TestClient(create_app(platform), headers={"x-auth-token": ADMIN_TOKEN})
 
 

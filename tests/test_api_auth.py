@@ -14,7 +14,7 @@ from conftest import ADMIN_TOKEN, REPO
 
 
 def test_no_token_bad_token_and_expired_token_are_401(client):
-    from api.models import Token
+    from api.core.models import Token
     r = client.simulate_get(f"{P}/products", headers={"x-auth-token": ""})
     assert r.status_code == 401 and "x-auth-token" in error(r)["message"]
     r = client.simulate_get(f"{P}/products", headers={"x-auth-token": "guess"})
@@ -44,7 +44,7 @@ def test_bearer_header_works_too(client):
 
 def test_tokens_are_stored_as_digests_only(client, settings):
     token = add_user(client, "dave")
-    from api.models import Token
+    from api.core.models import Token
     digests = {t.digest for t in Token.select()}
     assert hashlib.sha256(token.encode()).hexdigest() in digests and token not in digests
     for path in settings.data_dir.glob("bdp.sqlite*"):
@@ -119,7 +119,7 @@ def test_health_and_openapi_need_no_token(client):
 def test_no_auth_mode_makes_every_caller_admin(settings):
     from falcon import testing
 
-    from api.app import create_app
+    from api.http.app import create_app
     from api.platform import Platform
     settings.no_auth = True
     platform = Platform(settings)
@@ -172,8 +172,8 @@ def test_cli_users_add_and_tokens_create(tmp_path):
 
     from falcon import testing
 
-    from api.app import create_app
-    from api.config import Settings
+    from api.http.app import create_app
+    from api.core.config import Settings
     from api.platform import Platform
     platform = Platform(Settings(data_dir=data))
     try:

@@ -161,7 +161,7 @@ def test_tenant_isolation(demo):
 
 def test_registration_is_one_transaction(demo):
     """A database failure half-way through the inserts leaves nothing behind."""
-    from api.models import Cluster, Job, Node, NodeDisk, db
+    from api.core.models import Cluster, Job, Node, NodeDisk, db
     db.execute_sql("CREATE TRIGGER no_services BEFORE INSERT ON service "
                    "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
     r = demo.simulate_post(f"{P}/products/demo/1.0", json={"size": 2})

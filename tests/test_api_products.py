@@ -247,8 +247,8 @@ def test_logo_url(client):
 
 
 def test_delete_product_refused_while_clusters_live(client):
-    from api import status
-    from api.models import Cluster
+    from api.core import status
+    from api.core.models import Cluster
     from api_support import ensure_networks
     ensure_networks()
     add_product(client)
@@ -264,9 +264,9 @@ def test_delete_product_refused_while_clusters_live(client):
 
 
 def test_bundles_load_from_disk(platform, tmp_path):
-    from api import product
-    from api.models import Product
-    results = product.sync_bundles(REPO / "products")
+    from api.catalog import bundle as bundles
+    from api.core.models import Product
+    results = bundles.sync_bundles(REPO / "products")
     assert results["reference/1.0.0"] == "created"
     ref = Product.get(Product.name == "reference")
     assert ref.template and ref.options["required"] == {"size": 2} and ref.image == "bdp/reference:1.0.0"
@@ -278,16 +278,16 @@ def test_bundles_load_from_disk(platform, tmp_path):
     (bundle / "template.yaml.j2").write_text(YAML_TEMPLATE.replace("opts.cpu", "1"))
     (bundle / "playbook.yml").write_bytes(PLAYBOOK)
     (bundle / "roles" / "mini" / "tasks" / "main.yml").write_text("- ping:\n")
-    assert product.sync_bundles(tmp_path / "b") == {"mini/2.0": "created"}
+    assert bundles.sync_bundles(tmp_path / "b") == {"mini/2.0": "created"}
     mini = Product.get(Product.name == "mini")
     assert mini.template_format == "yaml" and mini.orchestrator_format == "tar.gz"
     # Unchanged bundle: an admin's API edit survives a restart; a changed bundle wins.
     Product.update(description="edited by admin").where(Product.id == mini.id).execute()
-    assert product.sync_bundles(tmp_path / "b") == {"mini/2.0": "unchanged"}
+    assert bundles.sync_bundles(tmp_path / "b") == {"mini/2.0": "unchanged"}
     assert Product.get_by_id(mini.id).description == "edited by admin"
     (bundle / "product.yml").write_text("name: mini\nversion: '2.0'\ndescription: Mini v2\n")
-    assert product.sync_bundles(tmp_path / "b") == {"mini/2.0": "updated"}
+    assert bundles.sync_bundles(tmp_path / "b") == {"mini/2.0": "updated"}
     assert Product.get_by_id(mini.id).description == "Mini v2"
     # A broken bundle is reported, not loaded, and does not stop the others.
     (bundle / "template.yaml.j2").write_text("{{ nope")
-    assert "syntax error" in product.sync_bundles(tmp_path / "b")[str(bundle)]
+    assert "syntax error" in bundles.sync_bundles(tmp_path / "b")[str(bundle)]

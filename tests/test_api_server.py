@@ -167,8 +167,8 @@ def test_postgres_server_registration_and_listing(server_factory, postgres_url):
 def test_postgres_concurrent_launches_get_distinct_ids(postgres_url, tmp_path):
     from falcon import testing
 
-    from api.app import create_app
-    from api.config import Settings
+    from api.http.app import create_app
+    from api.core.config import Settings
     from api.platform import Platform
     from api_support import add_product, ensure_networks
     from conftest import ADMIN_TOKEN

@@ -8,14 +8,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from api import status as st
-from api.disk import flatten_dn
-from api.framework import Framework
-from api.models import Address, Cluster, Disk, Event, Interface, Node
-from api.network import create_network
-from api.config import API_PREFIX as API
+from api.core import status as st
+from api.infra.disk import flatten_dn
+from api.framework.controller import Framework
+from api.core.models import Address, Cluster, Disk, Event, Interface, Node
+from api.infra.network import create_network
+from api.core.config import API_PREFIX as API
 from api.engines.base import LABEL_CLUSTER, LABEL_PLATFORM
-from api.product import sync_bundles
+from api.catalog.bundle import sync_bundles
 from conftest import remove_platform_containers
 from test_framework_helpers import make_cluster, nodes, step_until
 
@@ -252,8 +252,8 @@ def test_container_name_taken_by_another_platform_gets_a_suffix(platform, fw, do
 def test_two_placements_at_once_never_spend_the_same_cpus(platform, fw):
     """Two clusters that each fit the host, but not both, placed by two frameworks at the
     same moment: exactly one gets the cpus, the other waits with a clear reason."""
-    from api.framework import Unplaceable
-    from api.models import Host
+    from api.framework.controller import Unplaceable
+    from api.core.models import Host
     Host.update(cpus=1.0).execute()
     clusters = [make_cluster({"node1": {"cpu": 0.75}}, user=f"user{i}") for i in range(2)]
     others = [Framework(platform) for _ in clusters]
@@ -293,7 +293,7 @@ NAMED_TEMPLATE = """{"nodes": {
 
 
 def node_disk(cluster_id: int, node: str):
-    from api.models import NodeDisk
+    from api.core.models import NodeDisk
     return NodeDisk.select().join(Node).where((Node.cluster == cluster_id) & (Node.name == node)).get()
 
 
@@ -341,7 +341,7 @@ def test_node_naming_a_host_disk_gets_exactly_that_disk(platform, fw, client, do
 
 
 def test_named_disk_missing_or_held_waits_and_is_placed_once_freed(platform, fw, docker_client):
-    from api.models import NodeDisk
+    from api.core.models import NodeDisk
     host = docker_client.info()["Name"]
 
     def named_cluster(user: str, origin: str) -> Cluster:

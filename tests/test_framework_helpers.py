@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from api.models import Cluster, Interface, Network, Node, NodeDisk, Product, User
-from api.network import write_transaction
+from api.core.models import Cluster, Interface, Network, Node, NodeDisk, Product, User
+from api.infra.network import write_transaction
 
 REFERENCE_IMAGE = "bdp/reference:1.0.0"
 

@@ -1,4 +1,4 @@
-"""api.images against the real Docker Engine (no mocks).
+"""api.engines.images against the real Docker Engine (no mocks).
 
 The first run builds bdp/base:bookworm (debootstrap + build, about a minute); later runs
 find it cached. Every container started here is removed again.
@@ -11,7 +11,7 @@ import uuid
 import docker
 import pytest
 
-from api import images
+from api.engines import images
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBdpTestKeyOnlyForTestsXXXXXXXXXXXXXXXXXXXX test@bdp"
 

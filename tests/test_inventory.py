@@ -12,9 +12,9 @@ import pytest
 
 from conftest import ADMIN_TOKEN, REPO
 
-from api import status as st
-from api.inventory import facts_from_views, registry_inventory, shape_inventory
-from api.models import Cluster
+from api.core import status as st
+from api.orchestrator.inventory import facts_from_views, registry_inventory, shape_inventory
+from api.core.models import Cluster
 
 from test_orchestrator_helpers import scheduled_cluster
 

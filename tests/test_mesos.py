@@ -19,8 +19,8 @@ REFERENCE = ("reference", "1.0.0")
 
 @pytest.fixture(scope="module")
 def reference_image(docker_client):
-    from api import images
-    from api.config import REPO_ROOT
+    from api.engines import images
+    from api.core.config import REPO_ROOT
     return images.ensure_product_image(REPO_ROOT / "products/reference/1.0.0", *REFERENCE,
                                        client=docker_client, log=lambda *a: None)
 
@@ -121,7 +121,7 @@ def test_offers_become_hosts_and_unwanted_offers_are_declined(site_factory, engi
     wait_for(lambda: not site.double.offers, 5, message="no offer held")
     assert site.double.calls_of("ACCEPT") == []
     # The framework id is in the registry for the next start.
-    from api.models import State
+    from api.core.models import State
     assert State.get(State.key == STATE_KEY).value in site.double.frameworks
 
 
@@ -253,9 +253,9 @@ def test_reference_cluster_on_mesos_ready_survives_restart_and_destroys(
 
 def test_lost_task_of_a_scheduled_cluster_fails_its_node_and_cluster(site_factory, engine_for, platform,
                                                                     docker_client):
-    from api import status as st
-    from api.framework import Framework
-    from api.models import Cluster, Event, Node
+    from api.core import status as st
+    from api.framework.controller import Framework
+    from api.core.models import Cluster, Event, Node
     from test_framework_helpers import make_cluster
 
     site = site_factory([Agent("agent1", 2, 2048)])

@@ -8,12 +8,12 @@ import uuid
 
 import pytest
 
-from api import network as networks
-from api import status as st
-from api.auth import add_user, create_token
-from api.config import Settings
-from api.framework import Framework
-from api.models import Address, Cluster, Event, Interface, Network, Node, Product, User
+from api.infra import network as networks
+from api.core import status as st
+from api.core.auth import add_user, create_token
+from api.core.config import Settings
+from api.framework.controller import Framework
+from api.core.models import Address, Cluster, Event, Interface, Network, Node, Product, User
 from api.platform import Platform
 from conftest import remove_platform_containers
 from test_framework_helpers import make_cluster

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from api import status as st
-from api.models import Cluster, Event, Run
-from api.orchestrator import Orchestrator
+from api.core import status as st
+from api.core.models import Cluster, Event, Run
+from api.orchestrator.controller import Orchestrator
 
 from test_orchestrator_helpers import (cleanup, node_container, node_exec, reference_product,
                                        scheduled_cluster)
@@ -130,7 +130,7 @@ def test_actions_at_once_are_capped_so_the_api_keeps_answering(orch_platform):
 
     from falcon import testing
 
-    from api.app import create_app
+    from api.http.app import create_app
     from conftest import ADMIN_TOKEN, wait_for
     orch_platform.settings.max_actions = 1
     client = testing.TestClient(create_app(orch_platform), headers={"x-auth-token": ADMIN_TOKEN})

@@ -12,11 +12,11 @@ import random
 
 import pytest
 
-from api import status as st
+from api.core import status as st
 from api.engines.base import InterfaceSpec, NodeSpec
 from api.engines.docker import DockerEngine
-from api.models import (Cluster, Interface, Network, Node, NodeDisk, Product, Service, User)
-from api.sshkeys import authorized_keys
+from api.core.models import (Cluster, Interface, Network, Node, NodeDisk, Product, Service, User)
+from api.clusters.keys import authorized_keys
 
 BASE_IMAGE = "bdp/base:bookworm"
 

@@ -13,8 +13,8 @@ NODES = ["gluster1", "gluster2"]
 
 
 def test_gluster_refuses_an_odd_size_naming_the_rule(client):
-    from api import product
-    assert product.sync_bundles(BUNDLE) == {"gluster/10.3": "created"}
+    from api.catalog import bundle
+    assert bundle.sync_bundles(BUNDLE) == {"gluster/10.3": "created"}
 
     r = client.simulate_post(f"{API}/products/gluster/10.3", json={"size": 3})
     assert r.status_code == 400, r.text

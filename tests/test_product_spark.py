@@ -19,8 +19,8 @@ MASTER_JSON = ("import json, subprocess, urllib.request; "
 
 
 def test_spark_refuses_executors_that_cannot_fit_naming_the_rule(client):
-    from api import product
-    assert product.sync_bundles(BUNDLE) == {"spark/4.3.0": "created"}
+    from api.catalog import bundle
+    assert bundle.sync_bundles(BUNDLE) == {"spark/4.3.0": "created"}
 
     r = client.simulate_post(f"{API}/products/spark/4.3.0",
                              json={"workers": 1, "worker.mem": 768, "executor.memory": 1024})

@@ -160,7 +160,7 @@ def test_api_framework_orchestrator_apart_on_postgres(control_plane, docker_clie
 def test_components_started_together_migrate_an_empty_database_once(split_database):
     """Three processes opening an empty PostgreSQL at the same moment all come up on one
     schema (an advisory lock lets one migrate while the others wait)."""
-    code = ("import sys; from api.db import open_database; from api.migrations import SchemaVersion; "
+    code = ("import sys; from api.core.db import open_database; from api.core.migrations import SchemaVersion; "
             "db = open_database(sys.argv[1]); "
             "SchemaVersion.bind(db); print(SchemaVersion.select().count())")
     procs = [subprocess.Popen([sys.executable, "-c", code, split_database], cwd=REPO,

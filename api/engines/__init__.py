@@ -1,14 +1,14 @@
 """Engines run node containers. `get_engine` picks one by name (BDP_ENGINE)."""
 from __future__ import annotations
 
-from .base import Engine
+from api.engines.base import Engine
 
 
 def get_engine(settings) -> Engine:
     if settings.engine == "docker":
-        from .docker import DockerEngine
+        from api.engines.docker import DockerEngine
         return DockerEngine(settings)
     if settings.engine == "mesos":
-        from .mesos import MesosEngine
+        from api.engines.mesos import MesosEngine
         return MesosEngine(settings)
     raise ValueError(f"unknown engine {settings.engine!r}: use 'docker' or 'mesos'")

@@ -20,7 +20,7 @@ import docker
 from docker.errors import APIError, NotFound
 from docker.types import Ulimit
 
-from .base import (LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, HostInfo, NodeSpec,
+from api.engines.base import (LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, HostInfo, NodeSpec,
                    NodeState)
 
 log = logging.getLogger("bdp.engine.docker")

@@ -1,12 +1,12 @@
 """The Mesos engine: node containers run as Mesos tasks with a Docker container spec.
 
 The platform is one Mesos framework. A background thread keeps its SUBSCRIBE stream
-open (api.mesos_client); the framework id lives in the registry (State
+open (api.engines.mesos_client); the framework id lives in the registry (State
 "mesos.framework_id") so a restarted platform re-subscribes as the same framework and
 its running tasks survive (failover_timeout). On every subscription the engine
 reconciles its tasks with the master before answering questions about them.
 
-Placement stays the framework's (api.framework): `hosts()` reports each agent's
+Placement stays the framework's (api.framework.controller): `hosts()` reports each agent's
 totals (operator API GET_AGENTS: cpus, mem, and the items of the `dataDisks` set
 resource as disks), and `start_node` waits for an offer from the chosen agent that
 fits, then ACCEPTs it with a LAUNCH. Offers nothing waits for are declined with a
@@ -21,9 +21,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..mesos_client import MesosError, SchedulerClient, get_agents
-from .base import LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, HostInfo, NodeSpec, NodeState
-from .docker import EngineError, parse_docker_opts
+from api.engines.mesos_client import MesosError, SchedulerClient, get_agents
+from api.engines.base import LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, HostInfo, NodeSpec, NodeState
+from api.engines.docker import EngineError, parse_docker_opts
 
 log = logging.getLogger("bdp.mesos")
 
@@ -148,7 +148,7 @@ class MesosEngine:
 
     # ------------------------------------------------------------------ subscription
     def _framework_info(self) -> dict:
-        from ..models import State
+        from api.core.models import State
         info = {"user": getpass.getuser(), "name": f"bdp ({self.platform_label})",
                 "failover_timeout": FAILOVER_TIMEOUT, "checkpoint": True,
                 "labels": {"labels": [{"key": LABEL_PLATFORM, "value": self.platform_label}]}}
@@ -252,7 +252,7 @@ class MesosEngine:
             self._safe(client.revive)
 
     def _save_framework_id(self, value: str) -> None:
-        from ..models import State
+        from api.core.models import State
         try:
             State.insert(key=STATE_KEY, value=value).on_conflict(
                 conflict_target=[State.key], update={State.value: value}).execute()

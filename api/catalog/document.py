@@ -1,0 +1,91 @@
+"""The schema a rendered cluster template must meet (the seed's document format):
+`{"dnsname", "nodes": {name: node}, "services": {name: {"nodes": [...], ...}}}`."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+# Names end up in URLs, container names and image tags: keep them plain.
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
+HostName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
+Device = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]{0,14}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TemplateDisk(Strict):
+    destination: Annotated[str, StringConstraints(pattern=r"^/")]
+    mode: Literal["rw", "ro"] = "rw"
+    type: str = ""
+    origin: Name | None = None  # a host disk by name ("disk2"); None = any free one
+
+
+class TemplateNetwork(Strict):
+    type: Literal["dynamic", "static"] = "dynamic"
+    networkname: Name
+
+
+class TemplateNode(Strict):
+    docker_image: Annotated[str, StringConstraints(min_length=1)]
+    docker_opts: str = ""
+    cpu: float = Field(default=1, gt=0, le=4096)
+    mem: int = Field(default=1024, gt=0, le=2**40)  # MB
+    port: int = Field(default=22, ge=1, le=65535)
+    check_ports: list[Annotated[int, Field(ge=1, le=65535)]] = []
+    tags: list[str] = []
+    required_host: str = ""
+    disks: dict[Name, TemplateDisk] = {}
+    networks: dict[Device, TemplateNetwork] = {}
+
+
+class TemplateService(BaseModel):
+    """`nodes` plus any service properties the playbook reads."""
+    model_config = ConfigDict(extra="allow")
+    nodes: list[HostName]
+
+
+class TemplateDocument(Strict):
+    dnsname: str = ""
+    nodes: dict[HostName, TemplateNode] = Field(min_length=1, max_length=5000)
+    services: dict[Name, TemplateService] = {}
+
+    @model_validator(mode="after")
+    def _named_disks_unique_per_host(self):
+        # A host disk serves one node disk. Nodes that may land on different hosts can
+        # name the same disk (placement keeps them apart); one node, or nodes pinned to
+        # one required_host, cannot.
+        taken: dict[tuple[str, str], str] = {}
+        for name, node in self.nodes.items():
+            for disk, spec in node.disks.items():
+                if spec.origin is None:
+                    continue
+                key = (node.required_host or f"node:{name}", spec.origin)
+                if key in taken:
+                    raise TemplateNodeError(
+                        f"nodes.{name}.disks.{disk}.origin",
+                        f"node {name} disk {disk} names host disk {spec.origin!r}, which "
+                        f"{taken[key]} already names on the same host")
+                taken[key] = f"node {name} disk {disk}"
+        return self
+
+    @model_validator(mode="after")
+    def _services_name_nodes(self):
+        for name, service in self.services.items():
+            for i, node in enumerate(service.nodes):
+                if node not in self.nodes:
+                    raise TemplateNodeError(f"services.{name}.nodes.{i}",
+                                            f"service {name!r} names node {node!r}, "
+                                            "which the template does not define")
+        return self
+
+
+class TemplateNodeError(ValueError):
+    """A rendered document that is well-formed but inconsistent (carries the field path)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message

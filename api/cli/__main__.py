@@ -1,0 +1,6 @@
+"""`python -m api.cli` is `bdp`."""
+import sys
+
+from api.cli import main
+
+sys.exit(main())

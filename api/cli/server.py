@@ -1,0 +1,321 @@
+"""`bdp server|api|framework|orchestrator|users|tokens|products load`.
+
+`bdp server` runs the API and both controllers in one process; `bdp api`,
+`bdp framework` and `bdp orchestrator` run them apart (against one PostgreSQL).
+`users` and `tokens` act on the database directly; `products load` goes through the
+running API like any other client.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+log = logging.getLogger("bdp.server")
+
+CONTROLLERS = {"framework": ("api.framework.controller", "Framework"),
+               "orchestrator": ("api.orchestrator.controller", "Orchestrator")}
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=os.environ.get("BDP_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _settings(args):
+    from api.core.config import Settings
+    settings = Settings()
+    if getattr(args, "data_dir", None):
+        settings.data_dir = Path(args.data_dir).expanduser()
+    if getattr(args, "engine", None):
+        settings.engine = args.engine
+    if getattr(args, "mesos_master", None):
+        settings.mesos_master = args.mesos_master
+    if getattr(args, "no_auth", False):
+        settings.no_auth = True
+    return settings
+
+
+def _platform(args):
+    from api.platform import Platform
+    return Platform(_settings(args))
+
+
+def _load_controller(name: str, platform):
+    """The controller, or None when its module is not there yet (logged, not hidden)."""
+    module_name, class_name = CONTROLLERS[name]
+    try:
+        module = __import__(module_name, fromlist=[class_name])
+    except ImportError as e:
+        log.error("%s not started: cannot import %s (%s)", name, module_name, e)
+        return None
+    return getattr(module, class_name)(platform)
+
+
+def _run_controller(name: str, controller, stop: threading.Event) -> None:
+    try:
+        controller.run(stop)
+    except Exception:  # noqa: BLE001 - a dead controller must be loud, not silent
+        log.exception("%s stopped on an unexpected error", name)
+
+
+def _on_sigterm(signum, frame):
+    # waitress's loop ends on SystemExit; the controllers end on the stop event.
+    raise SystemExit(0)
+
+
+def serve(args, controllers: tuple[str, ...]) -> int:
+    _setup_logging()
+    import waitress
+
+    from api.core import auth
+    from api.catalog import bundle
+    from api.http.app import create_app
+    platform = _platform(args)
+    settings = platform.settings
+    if settings.no_auth:
+        banner = "!" * 72
+        log.warning("%s\n  AUTHENTICATION IS OFF (--no-auth): every caller is the admin.\n"
+                    "  Use this only for local trials on a machine you alone use.\n%s", banner, banner)
+    token = auth.bootstrap_admin(settings)
+    if token:
+        # Printed once: only its digest is kept (and the file, readable by this user only).
+        print(f"admin token (also in {settings.data_dir / 'admin.token'}): {token}", flush=True)
+    for key, result in bundle.sync_bundles(settings.products_dir).items():
+        log.info("product %s: %s", key, result)
+    app = create_app(platform)
+    stop = threading.Event()
+    threads = []
+    for name in controllers:
+        controller = _load_controller(name, platform)
+        if controller is not None:
+            t = threading.Thread(target=_run_controller, args=(name, controller, stop), name=name, daemon=True)
+            t.start()
+            threads.append(t)
+            log.info("%s running", name)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads,
+                                    ident="bdp")
+    log.info("API listening on http://%s:%s%s", args.host, args.port, "/bigdata/api/v1")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        log.info("shutting down")
+        stop.set()
+        platform.wake()
+        server.close()
+        for t in threads:
+            t.join(timeout=15)
+        platform.database.close()
+    return 0
+
+
+def cmd_server(args) -> int:
+    return serve(args, ("framework", "orchestrator"))
+
+
+def cmd_api(args) -> int:
+    return serve(args, ())
+
+
+def cmd_controller(args) -> int:
+    _setup_logging()
+    platform = _platform(args)
+    controller = _load_controller(args.command, platform)
+    if controller is None:
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+        platform.wake()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("%s running", args.command)
+    _run_controller(args.command, controller, stop)
+    platform.database.close()
+    return 0
+
+
+def cmd_users_add(args) -> int:
+    from peewee import IntegrityError
+
+    from api.core.auth import add_user
+    from api.http.schemas import UserCreate
+    try:
+        UserCreate(name=args.name)
+    except ValueError:
+        print(f"bdp: {args.name!r} is not a valid user name (letters, digits, . _ -)", file=sys.stderr)
+        return 2
+    if args.name == "me":
+        print("bdp: 'me' is reserved", file=sys.stderr)
+        return 2
+    platform = _platform(args)
+    try:
+        user = add_user(args.name, admin=args.admin)
+    except IntegrityError:
+        print(f"bdp: user {args.name} exists", file=sys.stderr)
+        return 1
+    print(f"user {user.name} ({user.role}) created; give them a token with: bdp tokens create {user.name}")
+    platform.database.close()
+    return 0
+
+
+def cmd_users_list(args) -> int:
+    from api.core.models import User
+    platform = _platform(args)
+    for u in User.select().order_by(User.name):
+        print(f"{u.name}\t{u.role}")
+    platform.database.close()
+    return 0
+
+
+def cmd_tokens_create(args) -> int:
+    from api.core.auth import create_token
+    from api.core.models import User
+    platform = _platform(args)
+    user = User.get_or_none(User.name == args.name)
+    if user is None:
+        print(f"bdp: no user {args.name}; create it with: bdp users add {args.name}", file=sys.stderr)
+        return 1
+    if args.expires is not None and args.expires <= 0:
+        print("bdp: --expires must be a positive number of days", file=sys.stderr)
+        return 2
+    token, row = create_token(user, args.token_name, args.expires)
+    # The only time the token is shown: the registry keeps its sha256 digest.
+    print(token)
+    when = f"expires {row.expires.isoformat()} UTC" if row.expires else "does not expire"
+    print(f"token for {user.name} ({when}); it is not shown again", file=sys.stderr)
+    platform.database.close()
+    return 0
+
+
+def _client_token(args) -> str | None:
+    if args.token or os.environ.get("BDP_TOKEN"):
+        return args.token or os.environ["BDP_TOKEN"]
+    if os.environ.get("BDP_ADMIN_TOKEN"):
+        return os.environ["BDP_ADMIN_TOKEN"]
+    path = _settings(args).data_dir / "admin.token"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def _error_line(response) -> str:
+    try:
+        body = response.json()
+        return f"{body.get('status')} {body.get('message')}" + (
+            f" (field {body['field']})" if body.get("field") else "")
+    except ValueError:
+        return f"{response.status_code} {response.text[:200]}"
+
+
+def cmd_products_load(args) -> int:
+    """POST each bundle (or PATCH it when it exists), then PUT its orchestrator."""
+    import httpx
+
+    from api.core.config import API_PREFIX
+    from api.catalog.bundle import find_bundles, load_bundle
+    url = (args.url or os.environ.get("BDP_URL") or "http://127.0.0.1:5000").rstrip("/")
+    token = _client_token(args)
+    if not token:
+        print("bdp: no token: set BDP_TOKEN or pass --token", file=sys.stderr)
+        return 2
+    paths = find_bundles(args.dir)
+    if not paths:
+        print(f"bdp: no product bundle (product.yml) under {args.dir}", file=sys.stderr)
+        return 1
+    failed = 0
+    with httpx.Client(base_url=url + API_PREFIX, headers={"x-auth-token": token}, timeout=120) as http:
+        for path in paths:
+            try:
+                b = load_bundle(path)
+            except ValueError as e:
+                print(f"{path}: {e}", file=sys.stderr)
+                failed += 1
+                continue
+            parts = {"description": b.description, "logo_url": b.logo_url, "template": b.template,
+                     "template_format": b.template_format, "options": b.options}
+            parts = {k: v for k, v in parts.items() if v is not None}
+            try:
+                r = http.post("/products", json={"name": b.name, "version": b.version, **parts})
+                action = "created"
+                if r.status_code == 409:
+                    r = http.patch(f"/products/{b.name}/{b.version}", json=parts)
+                    action = "updated"
+                if r.status_code >= 400:
+                    raise RuntimeError(_error_line(r))
+                if b.orchestrator is not None:
+                    ctype = "application/gzip" if b.orchestrator_format == "tar.gz" else "application/yaml"
+                    r = http.put(f"/products/{b.name}/{b.version}/orchestrator", content=b.orchestrator,
+                                 headers={"Content-Type": ctype})
+                    if r.status_code >= 400:
+                        raise RuntimeError("orchestrator: " + _error_line(r))
+            except (RuntimeError, httpx.HTTPError) as e:
+                print(f"{b.name} {b.version}: failed: {e}", file=sys.stderr)
+                failed += 1
+                continue
+            print(f"{b.name} {b.version}: {action}")
+    return 1 if failed else 0
+
+
+def _data_dir_arg(p) -> None:
+    p.add_argument("--data-dir", help="data directory (default: $BDP_DATA_DIR or ~/.local/share/bdp)")
+
+
+def register(subparsers) -> None:
+    for name, func, text in (("server", cmd_server, "run the API, framework and orchestrator"),
+                             ("api", cmd_api, "run the API alone")):
+        p = subparsers.add_parser(name, help=text)
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--port", type=int, default=5000)
+        p.add_argument("--threads", type=int, default=8, help="request threads")
+        _data_dir_arg(p)
+        p.add_argument("--no-auth", action="store_true", help="no tokens: every caller is the admin (trials only)")
+        p.add_argument("--engine", choices=["docker", "mesos"], help="container engine (default: $BDP_ENGINE or docker)")
+        p.add_argument("--mesos-master", help="Mesos master URL (engine mesos)")
+        p.set_defaults(func=func)
+    for name in CONTROLLERS:
+        p = subparsers.add_parser(name, help=f"run the {name} alone")
+        _data_dir_arg(p)
+        p.add_argument("--engine", choices=["docker", "mesos"])
+        p.add_argument("--mesos-master")
+        p.set_defaults(func=cmd_controller)
+
+    users = subparsers.add_parser("users", help="manage users (on the database directly)")
+    sub = users.add_subparsers(dest="users_command", metavar="COMMAND", required=True)
+    p = sub.add_parser("add", help="create a user")
+    p.add_argument("name")
+    p.add_argument("--admin", action="store_true", help="give the admin role")
+    _data_dir_arg(p)
+    p.set_defaults(func=cmd_users_add)
+    p = sub.add_parser("list", help="list users")
+    _data_dir_arg(p)
+    p.set_defaults(func=cmd_users_list)
+
+    tokens = subparsers.add_parser("tokens", help="manage tokens (on the database directly)")
+    sub = tokens.add_subparsers(dest="tokens_command", metavar="COMMAND", required=True)
+    p = sub.add_parser("create", help="create a token for a user and print it once")
+    p.add_argument("name", help="user name")
+    p.add_argument("--expires", type=float, metavar="DAYS", help="days until the token expires")
+    p.add_argument("--name", dest="token_name", default="", help="a label for the token")
+    _data_dir_arg(p)
+    p.set_defaults(func=cmd_tokens_create)
+
+    # `products` is shared with api.cli.client (list/show): whoever comes first creates it.
+    products = subparsers.choices.get("products") or subparsers.add_parser("products", help="the product catalog")
+    sub = next((a for a in products._actions if isinstance(a, argparse._SubParsersAction)), None) \
+        or products.add_subparsers(dest="products_command", metavar="COMMAND")
+    p = sub.add_parser("load", help="register or update every product bundle under DIR through the API")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--url", help="API URL (default: $BDP_URL or http://127.0.0.1:5000)")
+    p.add_argument("--token", help="token (default: $BDP_TOKEN, $BDP_ADMIN_TOKEN or DATA_DIR/admin.token)")
+    _data_dir_arg(p)
+    p.set_defaults(func=cmd_products_load)

@@ -1,0 +1,152 @@
+"""Clusters: registration (one transaction), lookup with tenant isolation, views."""
+from __future__ import annotations
+
+import logging
+
+from peewee import IntegrityError, SqliteDatabase, fn
+
+from api.catalog import options as opts
+from api.core import status
+from api.catalog import template
+from api.core.config import API_PREFIX
+from api.core.errors import Conflict, Invalid, Temporary
+from api.core.models import JSONField, Cluster, Event, Interface, Job, Network, Node, NodeDisk, Product, Service, User, db, utcnow
+
+log = logging.getLogger("bdp.clusters")
+
+SEQ_ATTEMPTS = 20
+CHUNK = 500  # rows per INSERT: well under SQLite's bound-parameter limit
+
+
+# --- registration -------------------------------------------------------------------
+
+def _next_seq(user: User, product: Product) -> int:
+    top = (Cluster.select(fn.MAX(Cluster.seq))
+           .where((Cluster.user == user) & (Cluster.product == product)).scalar())
+    return (top or 0) + 1
+
+
+def _networks(checked) -> dict[str, int]:
+    """Network ids by name; a missing network is a 400 naming node, interface and network."""
+    wanted = {net.networkname for node in checked.nodes.values() for net in node.networks.values()}
+    found = dict(Network.select(Network.name, Network.id).where(Network.name.in_(wanted)).tuples()) if wanted else {}
+    for node_name, node in checked.nodes.items():
+        for device, net in node.networks.items():
+            if net.networkname not in found:
+                raise Invalid(f"node {node_name} interface {device} asks for network "
+                                  f"{net.networkname!r}, which does not exist",
+                                  field=f"nodes.{node_name}.networks.{device}.networkname")
+    return found
+
+
+def _render(product: Product, values: dict, user: User, seq: int):
+    try:
+        doc, checked = template.render_document(
+            product.template, product.template_format,
+            template.variables(values, user.name, product.name, product.version, seq))
+    except template.TemplateError as e:
+        # The product's template passed its own check, so this is about these options.
+        raise Invalid(f"the template of {product.name} {product.version} failed with these "
+                          f"options: {e.message}", field=e.field or "template") from None
+    return doc, checked, _networks(checked)
+
+
+def _insert_chunked(model, fields, rows) -> None:
+    """Multi-row INSERTs built directly: peewee's per-value query building costs more
+    than the database work for a few hundred rows (see bench/bench_registration.py)."""
+    database = db.obj
+    converters = [f.db_value if isinstance(f, JSONField) else None for f in fields]
+    columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    one_row = "(" + ", ".join([database.param] * len(fields)) + ")"
+    head = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES '
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start:start + CHUNK]
+        params = [conv(value) if conv else value
+                  for row in chunk for conv, value in zip(converters, row)]
+        database.execute_sql(head + ", ".join([one_row] * len(chunk)), params)
+
+
+def _store(user: User, product: Product, seq: int, values: dict, doc: dict, checked, networks) -> tuple[int, int]:
+    now = utcnow()
+    cluster_id = Cluster.insert(user=user, product=product, seq=seq, status=status.REGISTERED,
+                                options=values, dnsname=checked.dnsname, document=doc,
+                                status_since=now, created=now, updated=now).execute()
+    N = Node
+    node_fields = [N.cluster, N.name, N.status, N.reason, N.cpu, N.mem, N.port, N.check_ports, N.tags,
+                   N.required_host, N.docker_image, N.docker_opts, N.container_id]
+    _insert_chunked(Node, node_fields, [
+        (cluster_id, name, "queued", "", n.cpu, n.mem, n.port, n.check_ports, n.tags, n.required_host,
+         n.docker_image, n.docker_opts, "") for name, n in checked.nodes.items()])
+    ids = dict(Node.select(Node.name, Node.id).where(Node.cluster == cluster_id).tuples())
+    disks, ifaces = [], []
+    for name, n in checked.nodes.items():
+        node_id = ids[name]
+        disks.extend((node_id, d, spec.destination, spec.mode, spec.type, spec.origin)
+                     for d, spec in n.disks.items())
+        ifaces.extend((node_id, dev, networks[net.networkname], net.type) for dev, net in n.networks.items())
+    if disks:
+        _insert_chunked(NodeDisk, [NodeDisk.node, NodeDisk.name, NodeDisk.destination, NodeDisk.mode,
+                                   NodeDisk.type, NodeDisk.origin], disks)
+    if ifaces:
+        _insert_chunked(Interface, [Interface.node, Interface.device, Interface.network, Interface.type],
+                        ifaces)
+    services = [(cluster_id, name, s.nodes, {k: v for k, v in doc["services"][name].items() if k != "nodes"})
+                for name, s in checked.services.items()]
+    if services:
+        _insert_chunked(Service, [Service.cluster, Service.name, Service.nodes, Service.properties], services)
+    job_id = Job.insert(cluster=cluster_id, kind="launch", created=now).execute()
+    Event.insert(cluster=cluster_id, time=now, component="api", level="info",
+                 message=f"registered: {len(checked.nodes)} node(s), {len(services)} service(s)").execute()
+    return cluster_id, job_id
+
+
+def _transaction():
+    # BEGIN IMMEDIATE on SQLite: take the write lock first, so two launches queue on the
+    # busy timeout instead of failing to upgrade a read lock.
+    if isinstance(db.obj, SqliteDatabase):
+        return db.atomic("IMMEDIATE")
+    return db.atomic()
+
+
+def launch(platform, user: User, product: Product, given) -> tuple[str, int, int]:
+    """Register a cluster of `product` for `user`; returns its URI, id (seq) and job id."""
+    if not product.template:
+        raise Conflict(f"product {product.name} {product.version} has no template yet; "
+                       "PUT one to .../template first", field="template")
+    values = opts.merge(product.options, given)
+    seq = _next_seq(user, product)
+    doc, checked, networks = _render(product, values, user, seq)
+    for _attempt in range(SEQ_ATTEMPTS):
+        try:
+            with _transaction():
+                actual = _next_seq(user, product)
+                if actual != seq:  # another launch took this id: the template may use it
+                    seq = actual
+                    doc, checked, networks = _render(product, values, user, seq)
+                cluster_id, job_id = _store(user, product, seq, values, doc, checked, networks)
+            break
+        except IntegrityError:
+            # Two launches picked the same id at once (PostgreSQL): try the next one.
+            # If the id is still free the error is something else: let it surface.
+            if _next_seq(user, product) == seq:
+                raise
+            seq = _next_seq(user, product)
+            doc, checked, networks = _render(product, values, user, seq)
+    else:
+        raise Temporary("too many simultaneous launches; try again")
+    platform.wake("framework")
+    return f"{API_PREFIX}/clusters/{user.name}/{product.name}/{product.version}/{seq}", seq, job_id
+
+
+def destroy(user: User, cluster: Cluster) -> int | None:
+    """Move a cluster to `destroying`; returns the destroy job's id. Harmless when repeated."""
+    if status.transition(cluster, status.DESTROYING, "api", f"destroy requested by {user.name}"):
+        return Job.insert(cluster=cluster.id, kind="destroy", created=utcnow()).execute()
+    cluster.status = Cluster.select(Cluster.status).where(Cluster.id == cluster.id).scalar()
+    if cluster.status not in (status.DESTROYING, status.DESTROYED):
+        raise Conflict(f"cluster is {cluster.status} and cannot be destroyed now; try again")
+    last = Job.select(Job.id).where((Job.cluster == cluster.id) & (Job.kind == "destroy")).order_by(
+        Job.id.desc()).first()
+    return last.id if last else None
+
+

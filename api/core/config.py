@@ -1,0 +1,84 @@
+"""Settings read from the environment, in one place.
+
+Every process (server, framework, orchestrator, CLI) builds a `Settings` once and
+passes it down; nothing else reads `os.environ` for platform settings.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+API_PREFIX = "/bigdata/api/v1"
+REPO_ROOT = Path(__file__).resolve().parents[2]  # api/core/config.py -> the checkout
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("BDP_DATA_DIR") or Path.home() / ".local/share/bdp"))
+    database_url: str | None = field(default_factory=lambda: os.environ.get("BDP_DATABASE_URL") or None)
+    engine: str = field(default_factory=lambda: os.environ.get("BDP_ENGINE", "docker"))
+    mesos_master: str | None = field(default_factory=lambda: os.environ.get("BDP_MESOS_MASTER") or None)
+    # Mesos agents serve registry network N on the docker network "<prefix>N".
+    mesos_network_prefix: str = field(default_factory=lambda: os.environ.get("BDP_MESOS_NETWORK_PREFIX", ""))
+    # Number of data-disk directories the local docker host offers.
+    disks: int = field(default_factory=lambda: _int("BDP_DISKS", 4))
+    # The docker host's cpus/memory come from the engine unless overridden here.
+    host_cpus: float | None = field(default_factory=lambda: _float("BDP_HOST_CPUS", 0) or None)
+    host_mem: int | None = field(default_factory=lambda: _int("BDP_HOST_MEM", 0) or None)
+    # Data-system nodes idle most of the time; offering more cpus than the machine has
+    # lets a 2-core workstation run a 4-node trial cluster. Per-container limits still hold.
+    cpu_overcommit: float = field(default_factory=lambda: _float("BDP_CPU_OVERCOMMIT", 4.0))
+    # Subnets of the default networks on a fresh install ("" = pick free ones, 10.30.0.0/24
+    # and 10.31.0.0/24 unless the engine already uses those).
+    admin_subnet: str = field(default_factory=lambda: os.environ.get("BDP_ADMIN_SUBNET", ""))
+    storage_subnet: str = field(default_factory=lambda: os.environ.get("BDP_STORAGE_SUBNET", ""))
+    scheduling_timeout: float = field(default_factory=lambda: _float("BDP_SCHEDULING_TIMEOUT", 600))
+    ready_timeout: float = field(default_factory=lambda: _float("BDP_READY_TIMEOUT", 300))
+    start_timeout: float = field(default_factory=lambda: _float("BDP_START_TIMEOUT", 120))
+    # Cluster actions at once (each holds a request thread until its playbook is done).
+    max_actions: int = field(default_factory=lambda: max(1, _int("BDP_MAX_ACTIONS", 4)))
+    lease_seconds: float = field(default_factory=lambda: _float("BDP_LEASE_SECONDS", 30))
+    poll_interval: float = field(default_factory=lambda: _float("BDP_POLL_INTERVAL", 1.0))
+    admin_token: str | None = field(default_factory=lambda: os.environ.get("BDP_ADMIN_TOKEN") or None)
+    no_auth: bool = False
+    products_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("BDP_PRODUCTS_DIR") or REPO_ROOT / "products"))
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).expanduser()
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'bdp.sqlite'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        """Per-cluster SSH private keys; mode 0700, files 0600."""
+        return self.data_dir / "keys"
+
+    @property
+    def disks_dir(self) -> Path:
+        return self.data_dir / "disks"
+
+    @property
+    def runs_dir(self) -> Path:
+        """ansible-runner private data directories, one per orchestrator run."""
+        return self.data_dir / "runs"
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.keys_dir.mkdir(mode=0o700, exist_ok=True)
+        self.disks_dir.mkdir(exist_ok=True)
+        self.runs_dir.mkdir(mode=0o700, exist_ok=True)

@@ -1,0 +1,93 @@
+"""The cluster status state machine: the only place that changes `Cluster.status`.
+
+Statuses are the seed's, verbatim. Each component owns some transitions (see
+DESIGN.md); every change is a conditional UPDATE (`WHERE status = <expected>`) so
+two processes can never both move a cluster, and every change is also an Event.
+"""
+from __future__ import annotations
+
+from api.core.models import Cluster, Event, db, utcnow
+
+REGISTERED = "registered"
+SCHEDULING = "scheduling"
+SCHEDULED = "scheduled"
+CONFIGURING = "configuring"
+CONFIGURED = "configured"
+READY = "ready"
+STOPPED = "stopped"
+DESTROYING = "destroying"
+DESTROYED = "destroyed"
+FAILED = "failed"
+
+# Which statuses each status may move to. DESTROYING is reachable from everything
+# but DESTROYED: a user may give up on a cluster at any point.
+TRANSITIONS: dict[str, set[str]] = {
+    REGISTERED: {SCHEDULING, FAILED},
+    SCHEDULING: {SCHEDULED, FAILED},
+    SCHEDULED: {CONFIGURING, FAILED},
+    CONFIGURING: {CONFIGURED, FAILED},
+    CONFIGURED: {READY, CONFIGURING, FAILED},
+    READY: {CONFIGURING, STOPPED, FAILED},
+    STOPPED: {CONFIGURING, READY, FAILED},
+    FAILED: set(),
+    DESTROYING: {DESTROYED},
+    DESTROYED: set(),
+}
+for _status, _targets in TRANSITIONS.items():
+    if _status not in (DESTROYING, DESTROYED):
+        _targets.add(DESTROYING)
+
+# Statuses in which a cluster holds (or may hold) containers, addresses and disks.
+ACTIVE = {REGISTERED, SCHEDULING, SCHEDULED, CONFIGURING, CONFIGURED, READY, STOPPED, FAILED}
+# Statuses after which nothing more happens on its own.
+FINAL = {READY, STOPPED, FAILED, DESTROYED}
+
+
+class TransitionError(Exception):
+    pass
+
+
+def record(cluster_id: int | None, component: str, message: str, level: str = "info") -> None:
+    Event.create(cluster=cluster_id, component=component, message=message, level=level)
+
+
+def transition(cluster: Cluster | int, to: str, component: str, message: str = "", *,
+               expect: str | set[str] | None = None, **fields) -> bool:
+    """Move a cluster to `to` if it is still in `expect` (default: any status allowed
+    to reach `to`). Returns False when another process moved it first.
+
+    `fields` are other Cluster columns to set in the same UPDATE (reason, progress...).
+    """
+    cluster_id = cluster if isinstance(cluster, int) else cluster.id
+    if expect is None:
+        sources = {s for s, targets in TRANSITIONS.items() if to in targets}
+    else:
+        sources = {expect} if isinstance(expect, str) else set(expect)
+        illegal = [s for s in sources if to not in TRANSITIONS[s]]
+        if illegal:
+            raise TransitionError(f"{illegal} -> {to} is not a cluster transition")
+    now = utcnow()
+    with db.atomic():
+        changed = (Cluster.update(status=to, status_since=now, updated=now, **fields)
+                   .where((Cluster.id == cluster_id) & (Cluster.status.in_(sources)))
+                   .execute())
+        if changed:
+            text = f"{to}" + (f": {message}" if message else "")
+            record(cluster_id, component, text, level="error" if to == FAILED else "info")
+    if changed and not isinstance(cluster, int):
+        cluster.status = to
+        for key, value in fields.items():
+            setattr(cluster, key, value)
+    return bool(changed)
+
+
+def fail(cluster: Cluster | int, component: str, reason: str, *,
+         expect: str | set[str] | None = None) -> bool:
+    """Give up on a cluster with a reason a person can act on (only from `expect`, if given)."""
+    return transition(cluster, FAILED, component, reason, expect=expect, reason=reason)
+
+
+def set_progress(cluster_id: int, done: int, total: int) -> None:
+    percent = 100 if total == 0 else int(done * 100 / total)
+    Cluster.update(progress=percent, step=f"{done}/{total}", updated=utcnow()).where(
+        Cluster.id == cluster_id).execute()

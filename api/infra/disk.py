@@ -1,0 +1,90 @@
+"""The disks service: each host's data disks, allocated whole to one node at a time.
+
+Allocation is a conditional UPDATE (`... WHERE node IS NULL`): of two schedulers
+racing for a disk exactly one sees its row change. A node's disk is served from an
+origin directory of its own on the host disk, `<disk>/<cluster dn flattened>/<node>`,
+bind-mounted at the destination its template names.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+from api.core.auth import sees_cluster
+from api.core.models import Cluster, Disk, Host, Node, NodeDisk
+
+
+def sync_host_disks(host: Host, disks: list[tuple[str, str]]) -> None:
+    """Make the registry's disks of `host` match what the engine reports."""
+    known = {d.name: d for d in Disk.select().where(Disk.host == host)}
+    for name, path in disks:
+        disk = known.get(name)
+        if disk is None:
+            Disk.insert(host=host, name=name, path=path).on_conflict_ignore().execute()
+        elif disk.path != path:
+            Disk.update(path=path).where(Disk.id == disk.id).execute()
+
+
+def flatten_dn(dn: str) -> str:
+    """The cluster's DN as one directory name, escaped so two DNs never share it
+    (a plain "/" -> "_" would make alice_x/y and alice/x_y the same directory)."""
+    return quote(dn, safe="")
+
+
+def origin_dir(disk: Disk, cluster: Cluster, node_name: str) -> Path:
+    return Path(disk.path) / flatten_dn(cluster.dn) / node_name
+
+
+def free_disks(host_id: int) -> list[Disk]:
+    return list(Disk.select().where((Disk.host == host_id) & Disk.node.is_null())
+                .order_by(Disk.id))
+
+
+def allocate(node: Node, host_id: int, named_only: bool = False) -> list[NodeDisk]:
+    """Give each of the node's requested disks a distinct free disk of its host: the
+    host disk a template names (`origin`) exactly, the others any free one. With
+    `named_only`, only the named ones (placement takes every node's named disks before
+    any node's others, so an unnamed disk never takes a disk another node names).
+    Raises RuntimeError when a disk is not to be had; the caller's transaction undoes it."""
+    wanted = list(NodeDisk.select().where(NodeDisk.node == node).order_by(NodeDisk.name))
+    for nd in sorted(wanted, key=lambda d: d.origin is None):
+        if nd.disk_id is not None or (named_only and nd.origin is None):
+            continue
+        if nd.origin is not None:
+            candidates = list(Disk.select().where((Disk.host == host_id) & (Disk.name == nd.origin)))
+        else:
+            candidates = free_disks(host_id)
+        for disk in candidates:
+            taken = Disk.update(node=node).where((Disk.id == disk.id) & Disk.node.is_null()).execute()
+            if taken:
+                NodeDisk.update(disk=disk).where(NodeDisk.id == nd.id).execute()
+                nd.disk = disk
+                break
+        else:
+            what = f"disk {nd.origin}" if nd.origin is not None else "a free disk"
+            raise RuntimeError(f"host has no {what} left for disk {nd.name} of node {node.name}")
+    return wanted
+
+
+def release_cluster(cluster: Cluster) -> int:
+    """Free the cluster's disks and delete its origin directories; returns how many."""
+    nodes = list(Node.select().where(Node.cluster == cluster))
+    freed = 0
+    for disk in Disk.select().where(Disk.node.in_([n.id for n in nodes])) if nodes else []:
+        shutil.rmtree(Path(disk.path) / flatten_dn(cluster.dn), ignore_errors=True)
+        freed += Disk.update(node=None).where(Disk.id == disk.id).execute()
+    if nodes:
+        NodeDisk.update(disk=None).where(NodeDisk.node.in_([n.id for n in nodes])).execute()
+    return freed
+
+
+def disk_view(disk: Disk, viewer=None) -> dict:
+    """A host disk; its owner is named only to whoever may see that cluster."""
+    out = {"name": disk.name, "path": disk.path, "type": disk.type,
+           "status": "free" if disk.node_id is None else "used"}
+    if disk.node_id is not None:
+        node = disk.node
+        if viewer is None or sees_cluster(viewer, node.cluster.dn):
+            out["owner"] = {"cluster": node.cluster.dn, "node": node.name}
+    return out
