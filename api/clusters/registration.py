@@ -7,6 +7,7 @@ from peewee import IntegrityError, SqliteDatabase, fn
 
 from api.catalog import options as opts
 from api.core import status
+from api.core.status import NodeStatus
 from api.catalog import template
 from api.core.config import API_PREFIX
 from api.core.errors import Conflict, Invalid, Temporary
@@ -75,7 +76,7 @@ def _store(user: User, product: Product, seq: int, values: dict, doc: dict, chec
     node_fields = [N.cluster, N.name, N.status, N.reason, N.cpu, N.mem, N.port, N.check_ports, N.tags,
                    N.required_host, N.docker_image, N.docker_opts, N.container_id]
     _insert_chunked(Node, node_fields, [
-        (cluster_id, name, "queued", "", n.cpu, n.mem, n.port, n.check_ports, n.tags, n.required_host,
+        (cluster_id, name, NodeStatus.QUEUED, "", n.cpu, n.mem, n.port, n.check_ports, n.tags, n.required_host,
          n.docker_image, n.docker_opts, "") for name, n in checked.nodes.items()])
     ids = dict(Node.select(Node.name, Node.id).where(Node.cluster == cluster_id).tuples())
     disks, ifaces = [], []

@@ -120,7 +120,7 @@ class Cluster(BaseModel):
 class Node(BaseModel):
     cluster = ForeignKeyField(Cluster, backref="nodes", on_delete="CASCADE")
     name = CharField()
-    status = CharField(default="queued")  # queued | running | failed | stopped | destroyed
+    status = CharField(default="queued")  # core.status.NodeStatus
     reason = TextField(default="")
     host = ForeignKeyField(Host, null=True, backref="nodes")
     cpu = FloatField(default=1)
@@ -206,7 +206,7 @@ class Run(BaseModel):
     """One orchestrator run of a product playbook."""
     cluster = ForeignKeyField(Cluster, backref="runs", on_delete="CASCADE")
     action = CharField()  # start | stop | restart | status
-    status = CharField(default="running")  # running | successful | failed
+    status = CharField(default="running")  # core.status.RunStatus
     rc = IntegerField(null=True)
     started = DateTimeField(default=utcnow)
     finished = DateTimeField(null=True)

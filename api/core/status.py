@@ -1,8 +1,12 @@
-"""The cluster status state machine: the only place that changes `Cluster.status`.
+"""Every status the platform writes, and the cluster state machine.
 
-Statuses are the seed's, verbatim. Each component owns some transitions (see
-DESIGN.md); every change is a conditional UPDATE (`WHERE status = <expected>`) so
-two processes can never both move a cluster, and every change is also an Event.
+This module is the only place that changes `Cluster.status`. Cluster statuses are the
+seed's, verbatim; which component writes which is in docs/architecture.md. Every change
+is a conditional UPDATE (`WHERE status = <expected>`), so two processes can never both
+move a cluster, and every change is also an Event.
+
+Node and run statuses are named here too (`NodeStatus`, `RunStatus`), with the sets of
+statuses each controller acts on, so no module spells a status as a bare string.
 """
 from __future__ import annotations
 
@@ -41,6 +45,41 @@ for _status, _targets in TRANSITIONS.items():
 ACTIVE = {REGISTERED, SCHEDULING, SCHEDULED, CONFIGURING, CONFIGURED, READY, STOPPED, FAILED}
 # Statuses after which nothing more happens on its own.
 FINAL = {READY, STOPPED, FAILED, DESTROYED}
+
+# What each controller claims (with a lease) and acts on.
+FRAMEWORK_CLAIMS = {REGISTERED, SCHEDULING, DESTROYING}
+ORCHESTRATOR_CLAIMS = {SCHEDULED, CONFIGURING, CONFIGURED}
+# Clusters whose running nodes the framework watches, and those of them a dead node
+# fails: a `ready` or `stopped` cluster keeps its status (the node and an event say
+# what died).
+WATCHED = {SCHEDULED, CONFIGURING, CONFIGURED, READY, STOPPED}
+FAIL_ON_DEAD_NODE = {SCHEDULED, CONFIGURING, CONFIGURED}
+# Where a cluster action may start (status: any started cluster, even one still
+# waiting to be ready).
+ACTION_FROM = {READY, STOPPED}
+STATUS_ACTION_FROM = {READY, STOPPED, CONFIGURED}
+# Clusters the orchestrator's playbook runs may keep working on.
+RUN_HOLDS = {CONFIGURING, CONFIGURED, READY, STOPPED}
+
+
+class NodeStatus:
+    """A node's status (the framework writes them)."""
+    QUEUED = "queued"  # registered or placed, its container not yet running
+    RUNNING = "running"
+    FAILED = "failed"  # its container exited, disappeared or did not start
+    STOPPED = "stopped"
+    DESTROYED = "destroyed"
+    # Nodes that keep their host's cpus, memory and disks.
+    HOLDING = (QUEUED, RUNNING, FAILED, STOPPED)
+
+
+class RunStatus:
+    """An orchestrator run's status (`Run.status`)."""
+    RUNNING = "running"
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # the orchestrator stopped or lost the lease
+    INTERRUPTED = "interrupted"  # found `running` after its process died
 
 
 class TransitionError(Exception):

@@ -11,8 +11,8 @@ from peewee import fn
 
 from api.infra import disk as disks
 from api.core.models import Disk, Host, Node, utcnow
+from api.core.status import NodeStatus
 
-HOLDING = ("queued", "running", "failed", "stopped")  # node statuses that keep resources
 
 
 @dataclass
@@ -50,7 +50,7 @@ def sync_hosts(engine) -> list[Host]:
 def offers() -> list[Offer]:
     used = {row.host_id: (row.cpus or 0, row.mem or 0) for row in
             Node.select(Node.host, fn.SUM(Node.cpu).alias("cpus"), fn.SUM(Node.mem).alias("mem"))
-            .where(Node.host.is_null(False) & Node.status.in_(HOLDING)).group_by(Node.host)}
+            .where(Node.host.is_null(False) & Node.status.in_(NodeStatus.HOLDING)).group_by(Node.host)}
     result = []
     for host in Host.select().where(Host.active == True).order_by(Host.name):  # noqa: E712
         cpus, mem = used.get(host.id, (0, 0))

@@ -1,0 +1,218 @@
+"""One ansible-runner run of a product playbook: the private data directory (project,
+inventory), an environment built for the run, lease renewal while it runs, and the
+`Run` row that keeps its output and per-task events."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import sys
+import tarfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from api.clusters.keys import private_key_path
+from api.core import lease
+from api.core import status as st
+from api.core.config import REPO_ROOT
+from api.core.models import Cluster, Node, Run, utcnow
+from api.core.status import RunStatus
+from api.orchestrator.inventory import registry_inventory
+from api.orchestrator.results import failure_reason, task_event
+
+SHARED_ROLES = REPO_ROOT / "roles"
+STATUS_SSH_TIMEOUT = 10.0
+
+
+@dataclass
+class RunResult:
+    run: Run
+    ok: bool
+    reason: str = ""  # for a failed run: who failed, where, why
+    cancelled: bool = False
+    events: list = field(default_factory=list)
+
+
+class PlaybookRunner:
+    """Runs a cluster's playbook with one tag, holding the cluster's lease as `owner`;
+    a set `stopping` event (the process is shutting down) cancels the run."""
+
+    def __init__(self, settings, owner: str, stopping: threading.Event):
+        self.settings = settings
+        self.owner = owner
+        self.stopping = stopping
+
+    def run(self, cluster: Cluster, tag: str) -> RunResult:
+        """Run the product playbook with `tag`; renews the lease while it runs."""
+        import ansible_runner  # heavy: loaded by the processes that run playbooks only
+
+        run = Run.create(cluster=cluster, action=tag)
+        private = self.settings.runs_dir / str(cluster.id) / str(run.id)
+        try:
+            nodes, inventory_path, addresses = self._prepare(cluster, private)
+        except Exception as exc:  # a broken bundle or registry row: say so on the run
+            reason = f"{tag}: cannot prepare the run: {exc}"
+            Run.update(status=RunStatus.FAILED, finished=utcnow(), summary=reason).where(Run.id == run.id).execute()
+            return RunResult(Run.get_by_id(run.id), False, reason)
+
+        events: list[dict] = []
+        cancel = threading.Event()
+
+        def on_event(event: dict) -> bool:
+            stored = task_event(event)
+            if stored:
+                events.append(stored)
+            return True
+
+        thread, runner = ansible_runner.run_async(
+            private_data_dir=str(private), playbook="playbook.yml", inventory=str(inventory_path),
+            tags=tag, ident="artifacts", quiet=True, forks=max(5, min(nodes, 50)),
+            envvars=self._envvars(private), extravars={"bdp_ssh_timeout": self._ssh_timeout(tag)},
+            event_handler=on_event,
+            cancel_callback=lambda: cancel.is_set() or self.stopping.is_set(),
+            settings={"suppress_ansible_output": True})
+        # The run goes on in its thread while this one keeps the lease alive; losing the
+        # lease (cluster destroyed, or taken over) cancels the run.
+        renew_every = max(1.0, self.settings.lease_seconds / 3)
+        while thread.is_alive():
+            thread.join(renew_every)
+            if thread.is_alive() and not lease.claim(cluster.id, self.owner,
+                                                     self.settings.lease_seconds, st.RUN_HOLDS):
+                cancel.set()
+        thread.join()
+
+        rc = runner.rc
+        ok = runner.status == "successful" and rc == 0  # ansible-runner's word
+        cancelled = runner.status == "canceled" or cancel.is_set() or self.stopping.is_set()
+        stdout = ""
+        try:
+            stdout = runner.stdout.read()
+        except Exception:  # no stdout file when ansible never started
+            pass
+        reason = "" if ok else ("run cancelled: the orchestrator is stopping or lost the lease" if cancelled
+                                else failure_reason(events, tag, rc, addresses, stdout))
+        Run.update(status=RunStatus.SUCCESSFUL if ok else (RunStatus.CANCELLED if cancelled else RunStatus.FAILED), rc=rc,
+                   finished=utcnow(), stdout=stdout, events=events, summary=reason or "ok").where(
+            Run.id == run.id).execute()
+        # Everything worth keeping is in the Run row now; readiness retries alone would
+        # otherwise leave a directory (project copy, artifacts) every two seconds.
+        shutil.rmtree(private, ignore_errors=True)
+        return RunResult(Run.get_by_id(run.id), ok, reason, cancelled, events)
+
+    def _ssh_timeout(self, tag: str) -> int:
+        # `start` may meet nodes whose sshd is still coming up; a `status` check should
+        # answer soon (a stopped node means "not running", and readiness retries anyway).
+        timeout = self.settings.start_timeout
+        return int(min(timeout, STATUS_SSH_TIMEOUT) if tag == "status" else timeout)
+
+    def _prepare(self, cluster: Cluster, private: Path) -> tuple[int, Path, dict]:
+        """Write the private data dir: project (playbook, roles, files) and inventory."""
+        project = private / "project"
+        project.mkdir(parents=True, exist_ok=True)
+        write_project(cluster.product, project, self.settings.products_dir)
+        key = private_key_path(self.settings, cluster.id)
+        if not key.exists():
+            raise RuntimeError(f"the cluster's SSH key is missing ({key.name})")
+        shaped = registry_inventory(cluster, extra_vars={
+            # The key stays where it is (0600, platform only): the inventory names its path.
+            "ansible_ssh_private_key_file": str(key),
+            "ansible_python_interpreter": "/usr/bin/python3",
+        })
+        inventory = private / "inventory" / "hosts.yml"
+        inventory.parent.mkdir(parents=True, exist_ok=True)
+        inventory.write_text(yaml.dump(shaped, Dumper=UnsafeDumper, sort_keys=False))
+        addresses = {h: v.get("ansible_host") for h, v in shaped["all"]["hosts"].items()}
+        count = Node.select().where(Node.cluster == cluster).count()
+        return count, inventory, addresses
+
+    @staticmethod
+    def _envvars(private: Path) -> dict:
+        roles = [private / "project" / "roles", SHARED_ROLES]
+        # ansible-playbook is installed beside the interpreter (the venv's bin/), which
+        # need not be on the PATH of a service.
+        path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+        return {
+            "PATH": path,
+            "ANSIBLE_ROLES_PATH": ":".join(str(p) for p in roles),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            # Pipelining + a persistent master connection: each task costs one round trip.
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_SSH_ARGS": ("-o ControlMaster=auto -o ControlPersist=60s -o IdentitiesOnly=yes "
+                                 "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no "
+                                 "-o LogLevel=ERROR"),
+            "ANSIBLE_TIMEOUT": "10",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_DEPRECATION_WARNINGS": "False",
+            "ANSIBLE_NOCOLOR": "True",
+        }
+
+    def close_interrupted_runs(self, cluster: Cluster) -> None:
+        # Runs a killed process left `running` are over: say so in the logs. Their
+        # ansible-playbook may outlive it (it runs in a session of its own): stop it
+        # before the run is redone, so two playbooks never act on the nodes at once.
+        interrupted = list(Run.select().where((Run.cluster == cluster) & (Run.status == RunStatus.RUNNING)))
+        for run in interrupted:
+            kill_run_processes(self.settings.runs_dir / str(cluster.id) / str(run.id))
+        Run.update(status=RunStatus.INTERRUPTED, finished=utcnow(),
+                   summary="the orchestrator stopped during this run").where(
+            Run.id.in_([r.id for r in interrupted])).execute()
+
+
+class UnsafeDumper(yaml.SafeDumper):
+    """Writes every string as `!unsafe`: option values and service properties come from
+    users, and Ansible would otherwise evaluate a `{{ lookup('pipe', ...) }}` in them on
+    the platform host. Nothing in an inventory needs templating."""
+
+
+UnsafeDumper.add_representer(
+    str, lambda dumper, value: dumper.represent_scalar("!unsafe", value))
+
+
+def kill_run_processes(private: Path) -> int:
+    """Kill (by process group) every local process working in a run's private data dir."""
+    marker = f"{private}/".encode()
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if marker not in (entry / "cmdline").read_bytes():
+                continue
+            group = os.getpgid(int(entry.name))
+            if group != os.getpgrp():  # ansible runs in a session of its own, never ours
+                os.killpg(group, signal.SIGKILL)
+            killed += 1
+        except (OSError, ProcessLookupError):  # gone meanwhile, or not ours to read
+            continue
+    return killed
+
+
+def write_project(product, project: Path, products_dir: Path) -> None:
+    """The product's orchestrator as an ansible-runner project directory.
+
+    Product.orchestrator holds a playbook (YAML) or a tar.gz bundle (playbook.yml,
+    roles/, files/); without one, the bundle directory products/<name>/<version>/ is used.
+    """
+    if product.orchestrator:
+        data = bytes(product.orchestrator)
+        if product.orchestrator_format == "tar.gz":
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                # The "data" filter refuses absolute paths, links out of the tree and devices.
+                tar.extractall(project, filter="data")
+            if not (project / "playbook.yml").exists():
+                raise RuntimeError("the orchestrator bundle has no playbook.yml")
+        else:
+            (project / "playbook.yml").write_bytes(data)
+        return
+    source = Path(products_dir) / product.name / product.version
+    if not (source / "playbook.yml").exists():
+        raise RuntimeError(f"product {product.name} {product.version} has no playbook "
+                           f"(PUT .../orchestrator, or {source}/playbook.yml)")
+    shutil.copy2(source / "playbook.yml", project / "playbook.yml")
+    for sub in ("roles", "files", "templates"):
+        if (source / sub).is_dir():
+            shutil.copytree(source / sub, project / sub, dirs_exist_ok=True)
