@@ -98,7 +98,7 @@ class Bench(harness.ControllerBench):
         if up.returncode != 0:
             subprocess.run([*cmd, "down", "-t", "1"], capture_output=True)
             raise RuntimeError(f"docker-compose up failed: {up.stderr[-2000:]}")
-        from api.framework.controller import port_open
+        from api.framework.launch import port_open
         for n in nodes:
             while not port_open(n["networks"][0]["address"], 22):
                 time.sleep(0.05)

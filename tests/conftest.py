@@ -49,6 +49,12 @@ def wait_status(http, path: str, statuses: set[str], timeout: float = 600) -> di
     return wait_for(reached, timeout, interval=0.5, message=f"{path} to reach {statuses}")
 
 
+def exec_in(docker_client, container_id: str, command) -> tuple[int, str]:
+    """Run a command in a container, as the Docker SDK does: (exit code, output)."""
+    code, out = docker_client.containers.get(container_id).exec_run(command)
+    return code, out.decode(errors="replace")
+
+
 @pytest.fixture
 def settings(tmp_path):
     from api.core.config import Settings

@@ -16,7 +16,7 @@ from api.infra.network import create_network
 from api.core.config import API_PREFIX as API
 from api.engines.base import LABEL_CLUSTER, LABEL_PLATFORM
 from api.catalog.bundle import sync_bundles
-from conftest import remove_platform_containers
+from conftest import exec_in, remove_platform_containers
 from test_framework_helpers import make_cluster, nodes, step_until
 
 
@@ -26,8 +26,7 @@ def fw(platform, docker_client):
     framework = Framework(platform)
     framework._prepare()  # hosts, default networks
     yield framework
-    framework._clusters.shutdown(wait=True)
-    framework._starts.shutdown(wait=True)
+    framework.close()
     remove_platform_containers(docker_client, platform.settings.data_dir)
 
 
@@ -80,7 +79,7 @@ def test_reference_cluster_runs_with_its_resources_and_destroy_frees_them(platfo
         assert info["HostConfig"]["Memory"] == 128 * 2**20
         # Static addresses: docker's view, the registry's view and the node's own eth0/eth1.
         attached = {name: ep["IPAddress"] for name, ep in info["NetworkSettings"]["Networks"].items()}
-        rc, out = engine.exec(cluster.id, view["name"], ["ip", "-4", "-o", "addr", "show"])
+        rc, out = exec_in(docker_client, view["id"], ["ip", "-4", "-o", "addr", "show"])
         assert rc == 0
         assert [(i["device"], i["networkname"]) for i in view["networks"]] == [
             ("eth0", "admin"), ("eth1", "storage")]
@@ -95,7 +94,7 @@ def test_reference_cluster_runs_with_its_resources_and_destroy_frees_them(platfo
             assert d["disk"] and mounts[d["destination"]] == str(
                 Path(d["path"]) / flatten_dn(cluster.dn) / view["name"])
             seen_disks.add(d["disk"])
-        rc, _ = engine.exec(cluster.id, view["name"], ["sh", "-c", "echo x > /data/2/probe"])
+        rc, _ = exec_in(docker_client, view["id"], ["sh", "-c", "echo x > /data/2/probe"])
         assert rc == 0
     assert len(seen_addresses) == 6 and len(seen_disks) == 6
     disks_view = client.simulate_get(f"{API}/hosts/{host}/disks").json
@@ -252,7 +251,7 @@ def test_container_name_taken_by_another_platform_gets_a_suffix(platform, fw, do
 def test_two_placements_at_once_never_spend_the_same_cpus(platform, fw):
     """Two clusters that each fit the host, but not both, placed by two frameworks at the
     same moment: exactly one gets the cpus, the other waits with a clear reason."""
-    from api.framework.controller import Unplaceable
+    from api.framework.placement import Unplaceable
     from api.core.models import Host
     Host.update(cpus=1.0).execute()
     clusters = [make_cluster({"node1": {"cpu": 0.75}}, user=f"user{i}") for i in range(2)]
@@ -276,8 +275,7 @@ def test_two_placements_at_once_never_spend_the_same_cpus(platform, fw):
     refusal = next(o for o in outcomes.values() if o != "placed")
     assert "needs 0.75 cpus; largest free offer: 0.25 cpus" in refusal
     for framework in others:
-        framework._clusters.shutdown(wait=True)
-        framework._starts.shutdown(wait=True)
+        framework.close()
 
 
 # --- named disks: a template disk entry may name the host disk it wants ("origin") ---------

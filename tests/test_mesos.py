@@ -11,7 +11,7 @@ import pytest
 from api.engines.base import LABEL_PLATFORM, InterfaceSpec, NodeSpec
 from api.engines.docker import EngineError
 from api.engines.mesos import STATE_KEY, MesosEngine
-from conftest import wait_for
+from conftest import exec_in, wait_for
 from mesos_double import DOUBLE_LABEL, Agent, MesosMasterDouble
 
 REFERENCE = ("reference", "1.0.0")
@@ -156,7 +156,7 @@ def test_rescinded_offer_lost_task_and_resubscription(site_factory, engine_for, 
     assert nets[site.prefix + "admin"]["IPAMConfig"]["IPv4Address"] == spec.interfaces[0].address
     assert container.attrs["HostConfig"]["NanoCpus"] == 500_000_000
     assert engine.node_state(7, "node1").state == "running"
-    assert engine.exec(7, "node1", ["hostname"]) == (0, "node1\n")
+    assert exec_in(docker_client, task.container_id, ["hostname"]) == (0, "node1\n")
     wait_for(lambda: not double.unacked, 5, message="every update acknowledged")
 
     # The master fails over: the engine re-subscribes as the same framework and
@@ -268,14 +268,14 @@ def test_lost_task_of_a_scheduled_cluster_fails_its_node_and_cluster(site_factor
     tid = engine.start_node(spec)
     Node.update(status="running", container_id=tid).where(Node.cluster == cluster.id).execute()
     framework = Framework(platform)
-    framework._survey()
-    framework._survey()
+    framework.survey()
+    framework.survey()
     assert Node.get(Node.cluster == cluster.id).status == "running"  # a running task: untouched
 
     site.double.lose_task(tid, "agent1 rebooted")
     wait_for(lambda: engine.node_state(cluster.id, "node1").state == "failed", 5, message="task lost")
-    framework._survey()
-    framework._survey()
+    framework.survey()
+    framework.survey()
     node = Node.get(Node.cluster == cluster.id)
     assert node.status == "failed"
     assert node.reason == (f"node node1 failed: Mesos task {tid} on agent1 is TASK_LOST "

@@ -116,7 +116,9 @@ def cleanup(platform, docker_client) -> None:
 
 
 def node_exec(platform, cluster: Cluster, node: str, command: list[str]) -> tuple[int, str]:
-    return DockerEngine(platform.settings).exec(cluster.id, node, command)
+    import docker
+    code, out = node_container(platform, docker.from_env(), cluster, node).exec_run(command)
+    return code, out.decode(errors="replace")
 
 
 def node_container(platform, docker_client, cluster: Cluster, node: str):

@@ -6,7 +6,7 @@ an engine only knows how to run, inspect and remove node containers on its hosts
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from abc import ABC, abstractmethod
 
 LABEL_CLUSTER = "org.bdp.cluster"  # cluster id
 LABEL_DN = "org.bdp.cluster-dn"  # clusters/<user>/<product>/<version>/<seq>
@@ -58,10 +58,21 @@ class NodeSpec:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+class ContainerState:
+    """What an engine says of a node container."""
+    RUNNING = "running"
+    STARTING = "starting"
+    EXITED = "exited"
+    MISSING = "missing"
+    FAILED = "failed"
+    ALIVE = (RUNNING, STARTING)
+    DEAD = (EXITED, MISSING, FAILED)
+
+
 @dataclass
 class NodeState:
     """What the engine says a node container is doing."""
-    state: str  # "running" | "starting" | "exited" | "missing" | "failed"
+    state: str  # a ContainerState
     container_id: str = ""
     host: str = ""
     logs: str = ""  # last lines, for failure reasons
@@ -69,26 +80,59 @@ class NodeState:
     name: str = ""
 
 
-class Engine(Protocol):
-    name: str
+class Capability:
+    """What an engine can do beyond running node containers. The framework asks
+    `engine.capabilities`, never probes with hasattr or the engine's name."""
+    NETWORKS = "networks"  # creates the registry's networks on its hosts (ensure_network)
+    IMAGES = "images"  # the platform builds node images for it (has_image, then a build)
 
+
+class Engine(ABC):
+    """Runs, inspects and removes node containers on its hosts."""
+
+    name: str = ""
+    capabilities: frozenset[str] = frozenset()
+
+    @abstractmethod
     def hosts(self) -> list[HostInfo]:
         """Every host this engine can place nodes on, with total resources."""
 
+    @abstractmethod
     def start_node(self, spec: NodeSpec) -> str:
         """Start (or adopt, if it already exists) the node's container; returns its id.
 
         Must be idempotent: the framework calls it again after a crash.
         """
 
+    @abstractmethod
     def node_state(self, cluster_id: int, name: str) -> NodeState:
         """The node container's state, found by label."""
 
+    @abstractmethod
     def remove_node(self, cluster_id: int, name: str) -> None:
         """Remove the node's container; a missing container is not an error."""
 
+    @abstractmethod
     def list_nodes(self) -> list[NodeState]:
         """All node containers this platform owns (to adopt or reap orphans)."""
 
-    def exec(self, cluster_id: int, name: str, command: list[str]) -> tuple[int, str]:
-        """Run a command inside a node (used by tests and readiness checks)."""
+    # -- optional, with what an engine without the capability does ------------------------
+
+    def reap(self, state: NodeState) -> None:
+        """Remove a container nobody owns any more (`state` from list_nodes)."""
+        self.remove_node(state.cluster_id, state.name)
+
+    def used_subnets(self) -> list[str]:
+        """Subnets the engine's hosts already use (NETWORKS)."""
+        return []
+
+    def ensure_network(self, network: str, subnet: str, gateway: str) -> None:
+        """Create the registry network on the engine's hosts if missing (NETWORKS)."""
+
+    def has_image(self, image: str) -> bool:
+        """Whether the node image is there (IMAGES); other engines' hosts get images
+        themselves."""
+        return True
+
+    def close(self) -> None:
+        """Let go of connections and background threads."""

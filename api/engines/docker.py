@@ -11,17 +11,16 @@ every interface, eth0 first.
 from __future__ import annotations
 
 import hashlib
-import shlex
 import logging
 import threading
 from pathlib import Path
 
 import docker
 from docker.errors import APIError, NotFound
-from docker.types import Ulimit
 
-from api.engines.base import (LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, HostInfo, NodeSpec,
-                   NodeState)
+from api.engines.base import (LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, Capability, Engine,
+                              HostInfo, NodeSpec, NodeState)
+from api.engines.docker_opts import parse_docker_opts
 
 log = logging.getLogger("bdp.engine.docker")
 
@@ -36,75 +35,9 @@ def container_name(cluster_id: int, node: str) -> str:
     return f"bdp-{cluster_id}-{node}"
 
 
-# ---------------------------------------------------------------------------- docker_opts
-
-# Options a node template may pass to docker, and the create_host_config keyword each
-# fills. Anything else (--privileged, --network, -v ...) would bypass what the platform
-# manages (limits, addresses, disks), so it is refused by name.
-_LIST_OPTS = {"--cap-add": "cap_add", "--cap-drop": "cap_drop", "--device": "devices",
-              "--security-opt": "security_opt"}
-_SUPPORTED = sorted([*_LIST_OPTS, "--tmpfs", "--shm-size", "-e", "--env", "--ulimit"])
-
-
-def parse_docker_opts(text: str) -> dict:
-    """Turn a template's ``docker_opts`` string into docker-py keyword arguments:
-    ``{"host_config": {...}, "environment": {...}}``. Raises ValueError naming the
-    option at fault."""
-    try:
-        words = shlex.split(text or "")
-    except ValueError as exc:
-        raise ValueError(f"docker_opts: cannot parse {text!r}: {exc}") from None
-    host: dict = {}
-    env: dict[str, str] = {}
-    i = 0
-    while i < len(words):
-        word = words[i]
-        if word.startswith("--") and "=" in word:
-            opt, value = word.split("=", 1)
-            i += 1
-        else:
-            opt = word
-            if opt not in _SUPPORTED:
-                raise ValueError(f"docker_opts: option {opt!r} is not allowed "
-                                 f"(allowed: {', '.join(_SUPPORTED)})")
-            if i + 1 >= len(words):
-                raise ValueError(f"docker_opts: option {opt!r} needs a value")
-            value = words[i + 1]
-            i += 2
-        if opt in _LIST_OPTS:
-            key = _LIST_OPTS[opt]
-            if key == "devices" and ":" not in value:
-                value = f"{value}:{value}:rwm"
-            host.setdefault(key, []).append(value)
-        elif opt == "--tmpfs":
-            path, _, options = value.partition(":")
-            host.setdefault("tmpfs", {})[path] = options
-        elif opt == "--shm-size":
-            host["shm_size"] = value
-        elif opt in ("-e", "--env"):
-            name, sep, val = value.partition("=")
-            if not name:
-                raise ValueError(f"docker_opts: bad environment variable {value!r}")
-            env[name] = val
-        elif opt == "--ulimit":
-            name, _, limits = value.partition("=")
-            soft, _, hard = limits.partition(":")
-            try:
-                host.setdefault("ulimits", []).append(
-                    Ulimit(name=name, soft=int(soft), hard=int(hard or soft)))
-            except ValueError:
-                raise ValueError(f"docker_opts: bad --ulimit {value!r} "
-                                 "(expected name=soft[:hard])") from None
-        else:
-            raise ValueError(f"docker_opts: option {opt!r} is not allowed "
-                             f"(allowed: {', '.join(_SUPPORTED)})")
-    return {"host_config": host, "environment": env}
-
-
-# ---------------------------------------------------------------------------- the engine
-
-class DockerEngine:
+class DockerEngine(Engine):
     name = "docker"
+    capabilities = frozenset({Capability.NETWORKS, Capability.IMAGES})
 
     def __init__(self, settings, client=None):
         self.settings = settings
@@ -322,6 +255,13 @@ class DockerEngine:
         if data is not None:
             self.remove_container(data["Id"])
 
+    def reap(self, state: NodeState) -> None:
+        self.remove_container(state.container_id)
+
+    def has_image(self, image: str) -> bool:
+        from api.engines.images import image_exists
+        return image_exists(image, self.client)
+
     def remove_container(self, container_id: str) -> None:
         try:
             self.client.api.remove_container(container_id, force=True, v=True)
@@ -344,12 +284,3 @@ class DockerEngine:
                                     cluster_id=int(cid) if cid.isdigit() else None,
                                     name=labels.get(LABEL_NODE, "")))
         return states
-
-    def exec(self, cluster_id: int, name: str, command: list[str]) -> tuple[int, str]:
-        api = self.client.api
-        data = self._find(cluster_id, name)
-        if data is None:
-            raise EngineError(f"node {name} of cluster {cluster_id} has no container")
-        exec_id = api.exec_create(data["Id"], command)
-        output = api.exec_start(exec_id).decode(errors="replace")
-        return api.exec_inspect(exec_id)["ExitCode"], output

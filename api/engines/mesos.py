@@ -22,8 +22,10 @@ import time
 from dataclasses import dataclass, field
 
 from api.engines.mesos_client import MesosError, SchedulerClient, get_agents
-from api.engines.base import LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, HostInfo, NodeSpec, NodeState
-from api.engines.docker import EngineError, parse_docker_opts
+from api.engines.base import (LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, Engine, HostInfo,
+                              NodeSpec, NodeState)
+from api.engines.docker import EngineError
+from api.engines.docker_opts import parse_docker_opts
 
 log = logging.getLogger("bdp.mesos")
 
@@ -122,7 +124,7 @@ class _Agent:
     attributes: dict = field(default_factory=dict)
 
 
-class MesosEngine:
+class MesosEngine(Engine):
     name = "mesos"
 
     def __init__(self, settings):
@@ -530,19 +532,3 @@ class MesosEngine:
         with self._cond:
             return [self._state(t) for t in self._tasks.values()
                     if t.state in ACTIVE and parse_task_id(t.id)[0] is not None]
-
-    def exec(self, cluster_id: int, name: str, command: list[str]) -> tuple[int, str]:
-        """Run a command in the node's container through the local Docker Engine.
-
-        The scheduler API has no exec; this works where the agent's Docker Engine is
-        this machine's (a one-machine Mesos, or the tests' master double)."""
-        import docker
-        client = docker.from_env(timeout=60)
-        found = client.containers.list(filters={"label": [
-            f"{LABEL_PLATFORM}={self.platform_label}", f"{LABEL_CLUSTER}={cluster_id}",
-            f"{LABEL_NODE}={name}"]})
-        if not found:
-            raise EngineError(f"node {name} of cluster {cluster_id} has no container on this "
-                              f"machine's Docker Engine (exec needs the agent to be local)")
-        result = found[0].exec_run(command)
-        return result.exit_code, result.output.decode(errors="replace")

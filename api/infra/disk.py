@@ -15,6 +15,10 @@ from api.core.auth import sees_cluster
 from api.core.models import Cluster, Disk, Host, Node, NodeDisk
 
 
+class DiskTaken(RuntimeError):
+    """A disk placement counted on went to someone else meanwhile."""
+
+
 def sync_host_disks(host: Host, disks: list[tuple[str, str]]) -> None:
     """Make the registry's disks of `host` match what the engine reports."""
     known = {d.name: d for d in Disk.select().where(Disk.host == host)}
@@ -46,7 +50,7 @@ def allocate(node: Node, host_id: int, named_only: bool = False) -> list[NodeDis
     host disk a template names (`origin`) exactly, the others any free one. With
     `named_only`, only the named ones (placement takes every node's named disks before
     any node's others, so an unnamed disk never takes a disk another node names).
-    Raises RuntimeError when a disk is not to be had; the caller's transaction undoes it."""
+    Raises DiskTaken when a disk is not to be had; the caller's transaction undoes it."""
     wanted = list(NodeDisk.select().where(NodeDisk.node == node).order_by(NodeDisk.name))
     for nd in sorted(wanted, key=lambda d: d.origin is None):
         if nd.disk_id is not None or (named_only and nd.origin is None):
@@ -63,7 +67,7 @@ def allocate(node: Node, host_id: int, named_only: bool = False) -> list[NodeDis
                 break
         else:
             what = f"disk {nd.origin}" if nd.origin is not None else "a free disk"
-            raise RuntimeError(f"host has no {what} left for disk {nd.name} of node {node.name}")
+            raise DiskTaken(f"host has no {what} left for disk {nd.name} of node {node.name}")
     return wanted
 
 

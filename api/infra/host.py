@@ -25,7 +25,18 @@ class Offer:
     disks: int
     disk_names: list[str] = field(default_factory=list)  # the free ones
     all_disks: list[str] = field(default_factory=list)
-    claimed: dict[str, str] = field(default_factory=dict)  # named disk -> node, in this plan
+    total_cpus: float = 0.0
+    total_mem: int = 0
+    state: str = "active"  # active | drain | lost
+    state_reason: str = ""  # what a refused node is told ("draining", "lost 2 min ago")
+    # Filled in by placement while it plans one cluster:
+    claimed: dict[str, str] = field(default_factory=dict)  # named disk -> node
+    groups: dict[str, str] = field(default_factory=dict)  # anti-affinity group -> node
+    placed: int = 0  # nodes of the cluster planned here
+
+    @property
+    def total_disks(self) -> int:
+        return len(self.all_disks)
 
 
 def sync_hosts(engine) -> list[Host]:
@@ -57,7 +68,8 @@ def offers() -> list[Offer]:
         rows = list(Disk.select(Disk.name, Disk.node).where(Disk.host == host).order_by(Disk.id))
         free = [d.name for d in rows if d.node_id is None]
         result.append(Offer(host.id, host.name, round(host.cpus - cpus, 3), int(host.mem - mem),
-                            len(free), free, [d.name for d in rows]))
+                            len(free), free, [d.name for d in rows], total_cpus=host.cpus,
+                            total_mem=host.mem))
     return result
 
 
