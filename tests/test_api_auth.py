@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 
-from api_support import P, add_product, add_user, as_user, ensure_networks, error
-from conftest import ADMIN_TOKEN, REPO
+from support.rest import P, add_product, add_user, as_user, ensure_networks, error
+from support.common import ADMIN_TOKEN, REPO
 
 
 def test_no_token_bad_token_and_expired_token_are_401(client):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from api_support import P, TEMPLATE, add_product, add_user, as_user, ensure_networks, error
+from support.rest import P, TEMPLATE, add_product, add_user, as_user, ensure_networks, error
 
 
 @pytest.fixture

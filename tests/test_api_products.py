@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from api_support import OPTIONS, P, TEMPLATE, YAML_TEMPLATE, add_product, add_user, as_user, error, put_template
+from support.rest import OPTIONS, P, TEMPLATE, YAML_TEMPLATE, add_product, add_user, as_user, error, put_template
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -72,7 +72,7 @@ def test_template_round_trip_json_and_yaml(client):
     r = client.simulate_get(f"{P}/products/demo/1.0/template")
     assert r.text == YAML_TEMPLATE and r.headers["content-type"] == "application/yaml"
     assert client.simulate_get(f"{P}/products/demo/1.0").json["template_format"] == "yaml"
-    from api_support import ensure_networks
+    from support.rest import ensure_networks
     ensure_networks()
     r = client.simulate_post(f"{P}/products/demo/1.0", json={"size": 2})
     assert r.status_code == 202, r.text
@@ -249,7 +249,7 @@ def test_logo_url(client):
 def test_delete_product_refused_while_clusters_live(client):
     from api.core import status
     from api.core.models import Cluster
-    from api_support import ensure_networks
+    from support.rest import ensure_networks
     ensure_networks()
     add_product(client)
     assert client.simulate_post(f"{P}/products/demo/1.0", json={"size": 1}).status_code == 202

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ADMIN_TOKEN, REPO
+from support.common import ADMIN_TOKEN, REPO
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import ADMIN_TOKEN, REPO
+from support.common import ADMIN_TOKEN, REPO
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -16,8 +16,9 @@ from api.infra.network import create_network
 from api.core.config import API_PREFIX as API
 from api.engines.base import LABEL_CLUSTER, LABEL_PLATFORM
 from api.catalog.bundle import sync_bundles
-from conftest import exec_in, remove_platform_containers
-from test_framework_helpers import make_cluster, nodes, step_until
+from support.common import exec_in
+from support.server import remove_platform_containers
+from support.framework import make_cluster, nodes, step_until
 
 
 @pytest.fixture
@@ -302,7 +303,7 @@ def mount_source(docker_client, cluster_id: int, node: str, destination: str) ->
 
 
 def test_node_naming_a_host_disk_gets_exactly_that_disk(platform, fw, client, docker_client):
-    from api_support import add_product, error
+    from support.rest import add_product, error
     add_product(client, name="named", version="1", template=NAMED_TEMPLATE, options={
         "required": {"size": 2}, "optional": {"origin": "disk0", "host": ""}})
     host = docker_client.info()["Name"]

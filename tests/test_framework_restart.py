@@ -7,7 +7,7 @@ import time
 from api.engines.base import LABEL_CLUSTER, LABEL_PLATFORM, NodeSpec
 from api.engines.docker import DockerEngine
 from api.core.config import Settings
-from conftest import wait_for
+from support.common import wait_for
 
 ENV = {"BDP_LEASE_SECONDS": "3", "BDP_DISKS": "8", "BDP_POLL_INTERVAL": "0.5"}
 LAUNCH = {"size": 2, "disks": 1, "cpu": 0.25, "mem": 128}

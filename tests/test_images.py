@@ -13,6 +13,8 @@ import pytest
 
 from api.engines import images
 
+pytestmark = pytest.mark.docker
+
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBdpTestKeyOnlyForTestsXXXXXXXXXXXXXXXXXXXX test@bdp"
 
 

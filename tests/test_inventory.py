@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_TOKEN, REPO
+from support.common import ADMIN_TOKEN, REPO
 
 from api.core import status as st
 from api.orchestrator.inventory import facts_from_views, registry_inventory, shape_inventory
 from api.core.models import Cluster
 
-from test_orchestrator_helpers import scheduled_cluster
+from support.orchestrator import scheduled_cluster
 
 ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
 

@@ -11,8 +11,8 @@ import pytest
 from api.engines.base import LABEL_PLATFORM, InterfaceSpec, NodeSpec
 from api.engines.docker import EngineError
 from api.engines.mesos import STATE_KEY, MesosEngine
-from conftest import exec_in, wait_for
-from mesos_double import DOUBLE_LABEL, Agent, MesosMasterDouble
+from support.common import exec_in, wait_for
+from support.mesos_double import DOUBLE_LABEL, Agent, MesosMasterDouble
 
 REFERENCE = ("reference", "1.0.0")
 
@@ -256,7 +256,7 @@ def test_lost_task_of_a_scheduled_cluster_fails_its_node_and_cluster(site_factor
     from api.core import status as st
     from api.framework.controller import Framework
     from api.core.models import Cluster, Event, Node
-    from test_framework_helpers import make_cluster
+    from support.framework import make_cluster
 
     site = site_factory([Agent("agent1", 2, 2048)])
     engine = engine_for(site)

@@ -15,8 +15,8 @@ from api.core.config import Settings
 from api.framework.controller import Framework
 from api.core.models import Address, Cluster, Event, Interface, Network, Node, Product, User
 from api.platform import Platform
-from conftest import remove_platform_containers
-from test_framework_helpers import make_cluster
+from support.server import remove_platform_containers
+from support.framework import make_cluster
 
 NET = "/bigdata/api/v1/networks"
 

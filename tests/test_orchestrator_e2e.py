@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, wait_status
+from support.common import REPO, wait_status
 
 ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
 FAST = {"BDP_POLL_INTERVAL": "0.5", "BDP_LEASE_SECONDS": "6", "BDP_READY_TIMEOUT": "60",

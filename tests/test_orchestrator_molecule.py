@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from support.common import REPO
 
 
 def test_shared_roles_scenario_passes_and_cleans_up(docker_client):

@@ -3,8 +3,8 @@ a row written on the primary read on every replica, the `status` action failing 
 server dies, `start` repairing it, `stop` stopping every server, then destroyed."""
 from __future__ import annotations
 
-from conftest import wait_for
-from product_e2e import FAST, action, destroy_and_check, launch_until_ready, run
+from support.common import wait_for
+from support.products import FAST, action, destroy_and_check, launch_until_ready, run
 
 REPLICAS = [f"pg-replica{i}" for i in (1, 2)]
 PSQL = "/usr/lib/postgresql/15/bin/psql"

@@ -3,7 +3,7 @@
 by the `status` action after a daemon dies, repaired by `restart`, then destroyed."""
 from __future__ import annotations
 
-from product_e2e import FAST, action, destroy_and_check, launch_until_ready, run
+from support.products import FAST, action, destroy_and_check, launch_until_ready, run
 
 SIZE = 2
 MEM = 320

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIN_TOKEN, REPO, free_port, remove_platform_containers, wait_for, wait_status
+from support.common import ADMIN_TOKEN, REPO, free_port, wait_for, wait_status
+from support.server import remove_platform_containers
 
 API = "/bigdata/api/v1"
 FAST = {"BDP_POLL_INTERVAL": "0.5", "BDP_LEASE_SECONDS": "6", "BDP_READY_TIMEOUT": "60",

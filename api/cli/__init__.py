@@ -1,4 +1,6 @@
-"""The `bdp` command. Each area of the platform adds its own subcommands.
+"""The `bdp` command: server-side commands (server.py: server, api, framework,
+orchestrator, users, tokens, products load) and the user's commands, which talk to the
+REST API like any other client. Each area adds its own subcommands.
 
 A module listed in COMMAND_MODULES exposes `register(subparsers)`, adding parsers
 whose `func(args) -> int` does the work.

@@ -1,4 +1,8 @@
-"""Engines run node containers. `get_engine` picks one by name (BDP_ENGINE)."""
+"""Engines run node containers on hosts, behind one small interface (base.py) that
+declares what each can do: docker (the local or a registered Docker Engine), mesos (a
+Mesos framework, with its v1 scheduler client). Also node images (images.py) and
+docker_opts parsing. Engines report container states; the framework turns them into
+node statuses. `get_engine` picks one by name (BDP_ENGINE)."""
 from __future__ import annotations
 
 from api.engines.base import Engine

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from conftest import wait_status
+from support.common import wait_status
 
 # Short poll/lease intervals; the readiness check may take a while on a loaded machine.
 FAST = {"BDP_POLL_INTERVAL": "0.5", "BDP_LEASE_SECONDS": "10", "BDP_READY_TIMEOUT": "180",

@@ -1,0 +1,46 @@
+"""How a playbook run's task results become the reason a person reads. Pure."""
+from __future__ import annotations
+
+from api.orchestrator.results import failure_reason, task_event
+
+
+def event(kind: str, host="n1", task="Start it", res=None, **data) -> dict:
+    return {"event": kind, "created": "2026-01-01T00:00:00",
+            "event_data": {"host": host, "task": task, "res": res or {}, **data}}
+
+
+def test_only_task_results_are_kept_and_changed_is_told_apart():
+    assert task_event({"event": "playbook_on_start"}) is None
+    assert task_event(event("runner_on_ok", res={"changed": True}))["status"] == "changed"
+    assert task_event(event("runner_on_ok"))["status"] == "ok"
+    ignored = task_event(event("runner_on_failed", res={"msg": "meh"}, ignore_errors=True))
+    assert (ignored["status"], ignored["message"]) == ("ignored", "meh")
+
+
+def test_a_command_failure_says_its_stderr_and_long_text_is_cut():
+    failed = task_event(event("runner_on_failed", res={"msg": "non-zero return code",
+                                                       "stderr": "slurmd: fatal: no conf"}))
+    assert failed["message"] == "non-zero return code: slurmd: fatal: no conf"
+    long = task_event(event("runner_on_failed", res={"msg": "x" * 1000}))
+    assert len(long["message"]) == 403 and long["message"].endswith("...")
+
+
+def test_wait_for_connection_giving_up_is_unreachable():
+    ev = task_event(event("runner_on_failed", res={"msg": "timed out"}, task_action="ansible.builtin.wait_for_connection"))
+    assert ev["status"] == "unreachable"
+
+
+def test_the_reason_names_host_task_and_address():
+    events = [task_event(event("runner_on_ok")),
+              task_event(event("runner_on_unreachable", host="n2", task="Gather", res={"msg": "ssh: no route"}))]
+    assert failure_reason(events, "start", 4, {"n2": "10.30.0.3"}) == (
+        "start: node n2 (10.30.0.3) is unreachable in task 'Gather': ssh: no route")
+    events = [task_event(event("runner_on_failed", task="Write conf", res={"msg": "boom"}))]
+    assert failure_reason(events, "start", 2, {}) == "start: task 'Write conf' failed on n1: boom"
+
+
+def test_ansible_stopping_before_any_task_quotes_its_last_words():
+    stdout = "PLAY [x]\nERROR! the role 'redis' was not found\n  in /x/roles\n"
+    reason = failure_reason([], "start", 1, {}, stdout)
+    assert reason.startswith("start: ansible-playbook exited with 1 before any task failed: ")
+    assert "the role 'redis' was not found" in reason
