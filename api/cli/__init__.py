@@ -10,10 +10,21 @@ import importlib
 import sys
 
 COMMAND_MODULES = [
-    "api.cli.server",  # server, api, framework, orchestrator, users, tokens
+    "api.cli.server",  # server, api, framework, orchestrator, users, tokens, products load
     "api.engines.images",  # images build
-    "api.cli.client",  # products, launch, clusters, destroy, ssh, keys, login
+    "api.cli.products",  # products list, products show
+    "api.cli.clusters",  # launch, clusters, destroy
+    "api.cli.access",  # login, ssh, keys
 ]
+
+
+def subcommands(parser: argparse.ArgumentParser, dest: str):
+    """The sub-command action of `parser`, creating it when the parser has none yet
+    (so two modules can share a parser, as `products` is shared with `products load`)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest=dest, metavar="COMMAND")
 
 
 def build_parser() -> argparse.ArgumentParser:
