@@ -19,6 +19,21 @@ def bdp(env: dict, *args, timeout: float = 600, stdin: str | None = None) -> sub
                           capture_output=True, text=True, timeout=timeout)
 
 
+def bdp_into_closed_pipe(env: dict, *args, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`bdp ARGS | head` with a reader that leaves at once: closed before bdp writes, so every
+    write fails however short the output (a reader of a line would often find it all sent)."""
+    proc = subprocess.Popen([sys.executable, "-m", "api.cli", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    _, stderr = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr)
+
+
+def assert_quiet_broken_pipe(r: subprocess.CompletedProcess) -> None:
+    assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, r.stderr
+    assert r.stderr == "" and r.returncode == 141  # 128 + SIGPIPE, as a shell reports `cat`
+
+
 @pytest.fixture
 def server(server_factory):
     return server_factory().start()
@@ -61,6 +76,8 @@ def test_catalog_login_and_refused_launches(server, cli_env):
 
     shown = json.loads(bdp(cli_env, "products", "show", "reference", "1.0.0", "--json").stdout)
     assert shown["options"]["required"] == {"size": 2}
+    # `bdp products show reference | head` ends quietly, not with a traceback.
+    assert_quiet_broken_pipe(bdp_into_closed_pipe(cli_env, "products", "show", "reference"))
 
     # A wrong value and an unknown option: one clear line naming the option, exit 1.
     r = bdp(cli_env, "launch", "reference", "1.0.0", "-o", "size=two")
@@ -138,6 +155,7 @@ def test_launch_watch_ssh_and_destroy(server, cli_env, tmp_path, docker_client):
     assert "registered" in r.stdout and "ready" in r.stdout and "orchestrator" in r.stdout
     r = bdp(env, "clusters", "logs", "reference/1.0.0/1")
     assert r.returncode == 0 and "=== start" in r.stdout and "PLAY" in r.stdout
+    assert_quiet_broken_pipe(bdp_into_closed_pipe(env, "clusters", "logs", "reference/1.0.0/1"))
 
     # SSH with the user's own key into the node's eth0 address.
     r = bdp(env, "ssh", "reference/1.0.0/1", "node1", "-i", str(key), "--", "cat", "/etc/bdp-marker",

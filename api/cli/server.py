@@ -309,7 +309,7 @@ def register(subparsers) -> None:
     _data_dir_arg(p)
     p.set_defaults(func=cmd_tokens_create)
 
-    # `products` is shared with api.cli.client (list/show): whoever comes first creates it.
+    # `products` is shared with api.cli.products (list/show): whoever comes first creates it.
     products = subparsers.choices.get("products") or subparsers.add_parser("products", help="the product catalog")
     sub = next((a for a in products._actions if isinstance(a, argparse._SubParsersAction)), None) \
         or products.add_subparsers(dest="products_command", metavar="COMMAND")
