@@ -22,6 +22,9 @@ setup(
         "ansible-runner>=2.4",
         "psycopg2-binary>=2.9",
         "cryptography>=41",  # parses users' SSH public keys (api/resources/users.py)
+        # Product options' JSON Schemas (api/catalog/option_schema.py). 4.18 resolves
+        # references through `referencing` and never fetches remote ones by itself.
+        "jsonschema>=4.18",
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.40",

@@ -23,8 +23,10 @@ def test_gluster_refuses_an_odd_size_naming_the_rule(client):
     assert "size must be an even number" in body["message"] and "got 3" in body["message"], body
     assert body["field"] == "size", body
 
+    # The bundle's schema refuses it before the template's own rule would.
     r = client.simulate_post(f"{API}/products/gluster/10.3", json={"size": 2, "disks": 0})
-    assert r.status_code == 400 and "disks must be at least 1" in r.json["message"], r.text
+    assert r.status_code == 400 and r.json["field"] == "disks", r.text
+    assert r.json["message"] == "option 'disks' must be at least 1 (got 0)", r.text
 
 
 def test_gluster_volume_replicates_detects_a_dead_glusterd_and_is_destroyed(server_factory, docker_client):

@@ -27,8 +27,9 @@ def test_spark_refuses_executors_that_cannot_fit_naming_the_rule(client):
     assert r.status_code == 400, r.text
     assert "executor.memory (1024) must fit in worker.mem - daemon.memory (512 MB)" in r.json["message"], r.json
 
+    # The bundle's schema refuses it before the template's own rule would.
     r = client.simulate_post(f"{API}/products/spark/4.3.0", json={"workers": 0})
-    assert r.status_code == 400 and "workers must be at least 1" in r.json["message"], r.text
+    assert r.status_code == 400 and r.json["message"] == "option 'workers' must be at least 1 (got 0)", r.text
 
 
 def _addresses(http, path: str) -> dict[str, str]:

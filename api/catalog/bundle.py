@@ -22,6 +22,10 @@ from api.core.models import Product, State, db
 
 log = logging.getLogger("bdp.products")
 
+# product.yml's `format`: 1 (or none, the bundles written before formats) types options by
+# their documented values only; 2 lets options.json carry "schema" (api/catalog/options.py).
+FORMATS = (1, 2)
+
 
 @dataclass
 class Bundle:
@@ -36,6 +40,7 @@ class Bundle:
     orchestrator: bytes | None = None
     orchestrator_format: str = "yaml"
     image: str = ""
+    format: int = 1
     digest: str = field(default="")
 
 
@@ -68,14 +73,20 @@ def load_bundle(path: Path) -> Bundle:
         raise ValueError(f"{path}/product.yml: {e}") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{path}/product.yml must be a mapping")
+    bundle_format = meta.get("format", 1)
+    if type(bundle_format) is not int or bundle_format not in FORMATS:  # `true`, 2.0, "2" are not
+        raise ValueError(f"{path}/product.yml: unknown format {bundle_format!r}; this platform "
+                         f"reads format {' and '.join(map(str, FORMATS))}")
     name, version = str(meta.get("name") or path.parent.name), str(meta.get("version") or path.name)
     b = Bundle(path=path, name=name, version=version, description=str(meta.get("description") or ""),
-               logo_url=str(meta.get("logo_url") or ""))
+               logo_url=str(meta.get("logo_url") or ""), format=bundle_format)
     if (path / "options.json").exists():
         try:
             b.options = json.loads((path / "options.json").read_text())
         except ValueError as e:
             raise ValueError(f"{path}/options.json: {e}") from None
+        if bundle_format < 2 and isinstance(b.options, dict) and "schema" in b.options:
+            raise ValueError(f"{path}/options.json: 'schema' needs 'format: 2' in product.yml")
     for filename, fmt in TEMPLATE_FILES.items():
         if (path / filename).exists():
             b.template, b.template_format = (path / filename).read_text(), fmt
@@ -104,6 +115,10 @@ def find_bundles(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob("product.yml"))
 
 
+def _load_error(where: Path, e: DomainError) -> ValueError:
+    return ValueError(f"{where}: {e.message}" + (f" (field {e.field})" if e.field else ""))
+
+
 def sync_bundle(b: Bundle) -> str:
     """Store a bundle directly in the registry (server start-up). Returns what happened.
 
@@ -117,6 +132,9 @@ def sync_bundle(b: Bundle) -> str:
         return "unchanged"
     try:
         doc = opts.check_document(b.options) if b.options is not None else None
+    except DomainError as e:  # the options document's own errors name its file
+        raise _load_error(b.path / "options.json", e) from None
+    try:
         if b.template is not None:
             check_template(b.template, b.template_format, doc, b.name, b.version)
         if b.orchestrator is not None:
@@ -125,7 +143,7 @@ def sync_bundle(b: Bundle) -> str:
         check_name(b.name, "name")
         check_name(b.version, "version")
     except DomainError as e:
-        raise ValueError(f"{b.path}: {e.message}" + (f" (field {e.field})" if e.field else "")) from None
+        raise _load_error(b.path, e) from None
     fields = dict(description=b.description, logo_url=b.logo_url, options=doc, template=b.template,
                   template_format=b.template_format, orchestrator=b.orchestrator,
                   orchestrator_format=b.orchestrator_format, image=b.image)

@@ -1,18 +1,23 @@
 """Product options documents and the values a user launches with.
 
 An options document is `{"required": {}, "optional": {}, "advanced": {}, "descriptions": {}}`
-(DESIGN.md). Required values are examples the user must replace; optional and advanced
-values are defaults. A given value must have the type of the documented one; a numeric
-string is accepted for a number, as the seed's `{"size": "2"}` shows.
+(DESIGN.md), and may carry `"schema": {option: JSON Schema of its value}`
+(`api/catalog/option_schema.py`). Required values are examples the user must replace;
+optional and advanced values are defaults. Without a `"schema"` each option's schema is
+derived from its documented value (a value must have the documented value's type), so
+both kinds of document are checked by one path: coerce, then validate the schema. A
+numeric string is accepted for a number, as the seed's `{"size": "2"}` shows.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from api.catalog import option_schema as schemas
 from api.core.errors import Invalid
 
 SECTIONS = ("required", "optional", "advanced")
-DOC_KEYS = (*SECTIONS, "descriptions")
+DOC_KEYS = (*SECTIONS, "descriptions", "schema")
 
 
 def check_document(doc: Any) -> dict:
@@ -26,7 +31,7 @@ def check_document(doc: Any) -> dict:
                           f"sections are {', '.join(DOC_KEYS)}", field=f"options.{unknown[0]}")
     out: dict[str, dict] = {}
     seen: dict[str, str] = {}
-    for section in DOC_KEYS:
+    for section in (*SECTIONS, "descriptions"):
         value = doc.get(section) or {}
         if not isinstance(value, dict):
             raise Invalid(f"options section {section!r} must be an object", field=f"options.{section}")
@@ -44,7 +49,30 @@ def check_document(doc: Any) -> dict:
         if not isinstance(text, str):
             raise Invalid(f"the description of {key!r} must be a string",
                               field=f"options.descriptions.{key}")
+    if doc.get("schema") is not None:  # absent (or null, as the PUT body model dumps it): derived
+        schemas.check_schemas(doc["schema"], {k: (s, out[s][k]) for k, s in seen.items()})
+        out["schema"] = doc["schema"]
     return out
+
+
+def options_schema(doc: dict | None) -> dict:
+    """The JSON Schema of a launch's merged values: the author's per-option schemas, or
+    ones derived from the documented values, annotated with descriptions and defaults."""
+    doc = doc or {}
+    given = doc.get("schema") or {}
+    descriptions = doc.get("descriptions") or {}
+    properties: dict[str, dict] = {}
+    for section in SECTIONS:
+        for key, value in (doc.get(section) or {}).items():
+            prop = dict(given[key]) if key in given else schemas.derived(value)
+            if key in descriptions:
+                prop.setdefault("description", descriptions[key])
+            if section == "required":
+                prop.setdefault("examples", [value])
+            else:
+                prop.setdefault("default", value)
+            properties[key] = prop
+    return schemas.object_schema(properties, list(doc.get("required") or {}))
 
 
 def defaults(doc: dict | None) -> dict:
@@ -56,60 +84,68 @@ def defaults(doc: dict | None) -> dict:
     return values
 
 
-def _type_name(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string",
-            list: "list", dict: "object"}.get(type(value), type(value).__name__)
+def _integer(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
 
 
-def coerce(key: str, documented: Any, value: Any) -> Any:
-    """`value` converted to the documented value's type, or a 400 naming `key`."""
-    def wrong():
-        name = _type_name(documented)
+def _number(value: Any) -> int | float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    # NaN passes every minimum and maximum, and neither renders as JSON: refused.
+    return value if isinstance(value, float) and math.isfinite(value) else None
+
+
+def _boolean(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+_COERCE = {"integer": _integer, "number": _number, "boolean": _boolean,
+           "string": lambda v: v if isinstance(v, str) else None,
+           "array": lambda v: v if isinstance(v, list) else None,
+           "object": lambda v: v if isinstance(v, dict) else None}
+
+
+def coerce(key: str, documented: Any, value: Any, kind: str | None = None) -> Any:
+    """`value` converted to the option's schema type (`kind`; by default the documented
+    value's, as the seed), or a 400 naming `key`. Bounds are the schema's, checked after."""
+    if kind is None:
+        kind = schemas.derived(documented).get("type")
+    if kind is None:  # a documented null, and no schema: anything goes
+        return value
+    converted = _COERCE[kind](value)
+    if converted is None:
+        name = schemas.TYPE_NAMES[kind]
         article = "an" if name[0] in "aeiou" else "a"
-        return Invalid(f"option {key!r} must be {article} {name} "
-                           f"(like {documented!r}), not {value!r}", field=key)
-    if documented is None:
-        return value
-    if isinstance(documented, bool):
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise wrong()
-    if isinstance(documented, int):
-        if isinstance(value, bool):
-            raise wrong()
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                raise wrong() from None
-        raise wrong()
-    if isinstance(documented, float):
-        if isinstance(value, bool):
-            raise wrong()
-        if isinstance(value, (int, float)):
-            return value
-        if isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                raise wrong() from None
-            if number != number or number in (float("inf"), float("-inf")):
-                raise wrong()
-            return number
-        raise wrong()
-    if isinstance(value, type(documented)):
-        return value
-    raise wrong()
+        raise Invalid(f"option {key!r} must be {article} {name} "
+                      f"(like {documented!r}), not {value!r}", field=key)
+    return converted
 
 
 def merge(doc: dict | None, given: Any) -> dict:
-    """Defaults <- user values, checked: unknown keys refused, required keys needed."""
+    """Defaults <- user values, checked: unknown keys refused, required keys needed,
+    values coerced to their types and then validated against the options' schema."""
     doc = doc or {}
     if given is None:
         given = {}
@@ -124,7 +160,11 @@ def merge(doc: dict | None, given: Any) -> dict:
     if missing:
         example = doc["required"][missing[0]]
         raise Invalid(f"option {missing[0]!r} is required (for example {example!r})", field=missing[0])
+    schema = options_schema(doc)
     values = {k: v for k, v in documented.items() if k not in (doc.get("required") or {})}
     for key, value in given.items():
-        values[key] = coerce(key, documented[key], value)
+        values[key] = coerce(key, documented[key], value, schema["properties"][key].get("type"))
+    error = schemas.first_error(schema, values)
+    if error:
+        raise Invalid(error[1], field=error[0])
     return values

@@ -226,8 +226,11 @@ class TokenCreated(TokenView):
 
 class OptionsDocument(Strict):
     """A product's options: required keys (example values), optional and advanced
-    keys (defaults), and a description of each."""
+    keys (defaults), a description of each, and optionally the JSON Schema (Draft
+    2020-12) of each option's value (checked by `api/catalog/options.py`)."""
     required: dict[str, Any] = {}
     optional: dict[str, Any] = {}
     advanced: dict[str, Any] = {}
     descriptions: dict[str, Any] = {}
+    # `schema` is an attribute of BaseModel: the field takes the name through an alias.
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")

@@ -131,7 +131,7 @@ class TemplateResource:
 
 class OptionsResource:
     def on_get(self, req, resp, name, version):
-        """The options document: required, optional, advanced, descriptions."""
+        """The options document: required, optional, advanced, descriptions (and schema, if written)."""
         product = catalog.get(name, version)
         if product.options is None:
             raise NotFound(f"product {name} {version} has no options yet")
@@ -142,7 +142,7 @@ class OptionsResource:
     def on_put(self, req, resp, name, version):
         """Replace the options document; the template is re-checked with the new defaults (admin)."""
         require_admin(req)
-        doc = req.context.json.model_dump()
+        doc = req.context.json.model_dump(by_alias=True)
         product = catalog.update(catalog.get(name, version), options=doc)
         resp.media = catalog.view(product)
 
