@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import yaml
+
 from bench import harness, report
 
 REPO = Path(__file__).resolve().parent.parent
@@ -62,9 +63,9 @@ class Bench(harness.ControllerBench):
 
     def hand_run(self, cluster, run: int) -> float:
         """`ansible-playbook -t start` then `-t status`, as a person would run them."""
-        from api.orchestrator.inventory import registry_inventory
-        from api.orchestrator.controller import Orchestrator
         from api.clusters.keys import private_key_path
+        from api.orchestrator.controller import Orchestrator
+        from api.orchestrator.inventory import registry_inventory
         here = self.workdir / f"hand-{cluster.id}-{run}"
         (here / "cp").mkdir(parents=True)
         inventory = here / "hosts.yml"

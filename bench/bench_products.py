@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from bench import report
 
 REPO = Path(__file__).resolve().parent.parent

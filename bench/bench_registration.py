@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from bench import report
 
 NODES = 200
@@ -39,9 +40,9 @@ def measure(runs: int = RUNS, nodes: int = NODES) -> dict:
     from falcon import testing
 
     from api.catalog import bundle
-    from api.http.app import create_app
     from api.core.config import Settings
     from api.core.models import Network, Node
+    from api.http.app import create_app
     from api.platform import Platform
 
     with tempfile.TemporaryDirectory(prefix="bdp-bench-") as tmp:

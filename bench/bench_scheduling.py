@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import yaml
+
 from bench import harness, report
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,8 +39,8 @@ class Bench(harness.ControllerBench):
         """Seconds from registration to every container started and to `scheduled`, and
         the nodes as the registry has them."""
         from api.clusters.registration import destroy, launch
-        from api.core.models import Cluster, Product
         from api.clusters.views import cluster_nodes
+        from api.core.models import Cluster, Product
         product = Product.get((Product.name == "reference") & (Product.version == "1.0.0"))
         started = time.perf_counter()
         _uri, seq, _job = launch(self.platform, self.user, product, {"size": size, **OPTIONS})

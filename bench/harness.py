@@ -11,10 +11,10 @@ BENCH_TOKEN = "bench-admin-token-0123456789"
 
 def bench_platform(workdir: Path, disks: int, poll_interval: float):
     """(settings, platform, admin user) with products loaded and the reference image built."""
-    from api.core import auth
-    from api.engines import images
     from api.catalog import bundle
+    from api.core import auth
     from api.core.config import Settings
+    from api.engines import images
     from api.platform import Platform
     settings = Settings(data_dir=workdir / "data", disks=disks, poll_interval=poll_interval,
                         admin_token=BENCH_TOKEN)

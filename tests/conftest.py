@@ -17,7 +17,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from support.common import ADMIN_TOKEN, REPO, exec_in, free_port, wait_for, wait_status  # noqa: F401
 from support.server import ServerProcess, remove_platform_containers  # noqa: F401
 
@@ -63,6 +62,7 @@ def platform(settings):
 def client(platform):
     """A falcon test client on the app, with the admin's token by default."""
     from falcon import testing
+
     from api.http.app import create_app
     return testing.TestClient(create_app(platform), headers={"x-auth-token": ADMIN_TOKEN})
 

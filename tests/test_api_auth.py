@@ -8,9 +8,8 @@ import os
 import subprocess
 import sys
 
-
-from support.rest import P, add_product, add_user, as_user, ensure_networks, error
 from support.common import ADMIN_TOKEN, REPO
+from support.rest import P, add_product, add_user, as_user, ensure_networks, error
 
 
 def test_no_token_bad_token_and_expired_token_are_401(client):
@@ -172,8 +171,8 @@ def test_cli_users_add_and_tokens_create(tmp_path):
 
     from falcon import testing
 
-    from api.http.app import create_app
     from api.core.config import Settings
+    from api.http.app import create_app
     from api.platform import Platform
     platform = Platform(Settings(data_dir=data))
     try:

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import threading
 
-from support.rest import OPTIONS, P, TEMPLATE
 from support.common import REPO, free_port
+from support.rest import OPTIONS, TEMPLATE, P
 
 # The seed's options document (its README's trailing commas removed).
 SEED_OPTIONS = {
@@ -166,12 +166,12 @@ def test_postgres_server_registration_and_listing(server_factory, postgres_url):
 
 def test_postgres_concurrent_launches_get_distinct_ids(postgres_url, tmp_path):
     from falcon import testing
-
-    from api.http.app import create_app
-    from api.core.config import Settings
-    from api.platform import Platform
-    from support.rest import add_product, ensure_networks
     from support.common import ADMIN_TOKEN
+    from support.rest import add_product, ensure_networks
+
+    from api.core.config import Settings
+    from api.http.app import create_app
+    from api.platform import Platform
     platform = Platform(Settings(data_dir=tmp_path / "data", database_url=postgres_url, admin_token=ADMIN_TOKEN))
     try:
         client = testing.TestClient(create_app(platform), headers={"x-auth-token": ADMIN_TOKEN})

@@ -7,18 +7,18 @@ from pathlib import Path
 
 import docker
 import pytest
-
-from api.core import status as st
-from api.infra.disk import flatten_dn
-from api.framework.controller import Framework
-from api.core.models import Address, Cluster, Disk, Event, Interface, Node
-from api.infra.network import create_network
-from api.core.config import API_PREFIX as API
-from api.engines.base import LABEL_CLUSTER, LABEL_PLATFORM
-from api.catalog.bundle import sync_bundles
 from support.common import exec_in
-from support.server import remove_platform_containers
 from support.framework import make_cluster, nodes, step_until
+from support.server import remove_platform_containers
+
+from api.catalog.bundle import sync_bundles
+from api.core import status as st
+from api.core.config import API_PREFIX as API
+from api.core.models import Address, Cluster, Disk, Event, Interface, Node
+from api.engines.base import LABEL_CLUSTER, LABEL_PLATFORM
+from api.framework.controller import Framework
+from api.infra.disk import flatten_dn
+from api.infra.network import create_network
 
 
 @pytest.fixture
@@ -252,8 +252,8 @@ def test_container_name_taken_by_another_platform_gets_a_suffix(platform, fw, do
 def test_two_placements_at_once_never_spend_the_same_cpus(platform, fw):
     """Two clusters that each fit the host, but not both, placed by two frameworks at the
     same moment: exactly one gets the cpus, the other waits with a clear reason."""
-    from api.framework.placement import Unplaceable
     from api.core.models import Host
+    from api.framework.placement import Unplaceable
     Host.update(cpus=1.0).execute()
     clusters = [make_cluster({"node1": {"cpu": 0.75}}, user=f"user{i}") for i in range(2)]
     others = [Framework(platform) for _ in clusters]

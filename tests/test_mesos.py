@@ -7,20 +7,20 @@ import uuid
 
 import docker
 import pytest
+from support.common import exec_in, wait_for
+from support.mesos_double import DOUBLE_LABEL, Agent, MesosMasterDouble
 
 from api.engines.base import LABEL_PLATFORM, InterfaceSpec, NodeSpec
 from api.engines.docker import EngineError
 from api.engines.mesos import STATE_KEY, MesosEngine
-from support.common import exec_in, wait_for
-from support.mesos_double import DOUBLE_LABEL, Agent, MesosMasterDouble
 
 REFERENCE = ("reference", "1.0.0")
 
 
 @pytest.fixture(scope="module")
 def reference_image(docker_client):
-    from api.engines import images
     from api.core.config import REPO_ROOT
+    from api.engines import images
     return images.ensure_product_image(REPO_ROOT / "products/reference/1.0.0", *REFERENCE,
                                        client=docker_client, log=lambda *a: None)
 
@@ -253,10 +253,11 @@ def test_reference_cluster_on_mesos_ready_survives_restart_and_destroys(
 
 def test_lost_task_of_a_scheduled_cluster_fails_its_node_and_cluster(site_factory, engine_for, platform,
                                                                     docker_client):
-    from api.core import status as st
-    from api.framework.controller import Framework
-    from api.core.models import Cluster, Event, Node
     from support.framework import make_cluster
+
+    from api.core import status as st
+    from api.core.models import Cluster, Event, Node
+    from api.framework.controller import Framework
 
     site = site_factory([Agent("agent1", 2, 2048)])
     engine = engine_for(site)

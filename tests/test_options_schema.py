@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from api_support import OPTIONS, TEMPLATE, P, add_product, ensure_networks, error
+from support.rest import OPTIONS, TEMPLATE, P, add_product, ensure_networks, error
 
 from api.catalog import options as opts
 from api.core.errors import Invalid

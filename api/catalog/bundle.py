@@ -2,9 +2,9 @@
 and storing it in the registry (server start-up), with the same checks as the API."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
-import gzip
 import json
 import logging
 import tarfile
@@ -15,8 +15,14 @@ import yaml
 
 from api.catalog import options as opts
 from api.catalog import template
-from api.catalog.product import (ORCHESTRATOR_DIRS, TEMPLATE_FILES, _touch, check_name,
-                                 check_orchestrator, check_template)
+from api.catalog.product import (
+    ORCHESTRATOR_DIRS,
+    TEMPLATE_FILES,
+    _touch,
+    check_name,
+    check_orchestrator,
+    check_template,
+)
 from api.core.errors import DomainError
 from api.core.models import Product, State, db
 

@@ -1,7 +1,7 @@
 """Product options documents and the values a user launches with.
 
 An options document is `{"required": {}, "optional": {}, "advanced": {}, "descriptions": {}}`
-(DESIGN.md), and may carry `"schema": {option: JSON Schema of its value}`
+(the seed's, see docs/product-guide.md), and may carry `"schema": {option: JSON Schema of its value}`
 (`api/catalog/option_schema.py`). Required values are examples the user must replace;
 optional and advanced values are defaults. Without a `"schema"` each option's schema is
 derived from its documented value (a value must have the documented value's type), so

@@ -14,8 +14,8 @@ import yaml
 from peewee import fn
 
 from api.catalog import options as opts
-from api.core import status
 from api.catalog import template
+from api.core import status
 from api.core.config import API_PREFIX
 from api.core.errors import Conflict, Invalid, NotFound
 from api.core.models import Cluster, Product, db, utcnow

@@ -13,8 +13,20 @@ from pathlib import Path
 
 from api.cli import subcommands
 from api.cli.output import json_flag, node_networks, print_json
-from api.cli.session import (CLUSTER_REF_HELP, DEFAULT_URL, APIClient, ClientError, as_list, cluster_path,
-                             command, config_path, read_config, resolve_url, short_dn, write_config)
+from api.cli.session import (
+    CLUSTER_REF_HELP,
+    DEFAULT_URL,
+    APIClient,
+    ClientError,
+    as_list,
+    cluster_path,
+    command,
+    config_path,
+    read_config,
+    resolve_url,
+    short_dn,
+    write_config,
+)
 
 
 def cmd_login(args) -> int:

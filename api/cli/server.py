@@ -72,8 +72,8 @@ def serve(args, controllers: tuple[str, ...]) -> int:
     _setup_logging()
     import waitress
 
-    from api.core import auth
     from api.catalog import bundle
+    from api.core import auth
     from api.http.app import create_app
     platform = _platform(args)
     settings = platform.settings
@@ -221,8 +221,8 @@ def cmd_products_load(args) -> int:
     """POST each bundle (or PATCH it when it exists), then PUT its orchestrator."""
     import httpx
 
-    from api.core.config import API_PREFIX
     from api.catalog.bundle import find_bundles, load_bundle
+    from api.core.config import API_PREFIX
     url = (args.url or os.environ.get("BDP_URL") or "http://127.0.0.1:5000").rstrip("/")
     token = _client_token(args)
     if not token:

@@ -6,12 +6,26 @@ import logging
 from peewee import IntegrityError, SqliteDatabase, fn
 
 from api.catalog import options as opts
-from api.core import status
-from api.core.status import NodeStatus
 from api.catalog import template
+from api.core import status
 from api.core.config import API_PREFIX
 from api.core.errors import Conflict, Invalid, Temporary
-from api.core.models import JSONField, Cluster, Event, Interface, Job, Network, Node, NodeDisk, Product, Service, User, db, utcnow
+from api.core.models import (
+    Cluster,
+    Event,
+    Interface,
+    Job,
+    JSONField,
+    Network,
+    Node,
+    NodeDisk,
+    Product,
+    Service,
+    User,
+    db,
+    utcnow,
+)
+from api.core.status import NodeStatus
 
 log = logging.getLogger("bdp.clusters")
 

@@ -9,8 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from peewee import (BlobField, BooleanField, CharField, DatabaseProxy, DateTimeField,
-                    FloatField, ForeignKeyField, IntegerField, Model, TextField)
+from peewee import (
+    BlobField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
 
 db = DatabaseProxy()
 

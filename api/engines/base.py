@@ -5,8 +5,8 @@ an engine only knows how to run, inspect and remove node containers on its hosts
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
 LABEL_CLUSTER = "org.bdp.cluster"  # cluster id
 LABEL_DN = "org.bdp.cluster-dn"  # clusters/<user>/<product>/<version>/<seq>

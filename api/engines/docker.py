@@ -18,8 +18,17 @@ from pathlib import Path
 import docker
 from docker.errors import APIError, NotFound
 
-from api.engines.base import (LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, Capability, Engine,
-                              HostInfo, NodeSpec, NodeState)
+from api.engines.base import (
+    LABEL_CLUSTER,
+    LABEL_DN,
+    LABEL_NODE,
+    LABEL_PLATFORM,
+    Capability,
+    Engine,
+    HostInfo,
+    NodeSpec,
+    NodeState,
+)
 from api.engines.docker_opts import parse_docker_opts
 
 log = logging.getLogger("bdp.engine.docker")

@@ -22,8 +22,21 @@ import time
 from api.engines.base import LABEL_PLATFORM, Engine, HostInfo, NodeSpec, NodeState
 from api.engines.docker import EngineError
 from api.engines.mesos_client import MesosError, SchedulerClient, get_agents
-from api.engines.mesos_tasks import (ACTIVE, FAILED, TERMINAL, Agent, Offer, Task, Waiter,
-                                     _scalar, _set, agents_from, parse_task_id, task_id, task_info)
+from api.engines.mesos_tasks import (
+    ACTIVE,
+    FAILED,
+    TERMINAL,
+    Agent,
+    Offer,
+    Task,
+    Waiter,
+    _scalar,
+    _set,
+    agents_from,
+    parse_task_id,
+    task_id,
+    task_info,
+)
 
 log = logging.getLogger("bdp.mesos")
 

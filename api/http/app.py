@@ -7,8 +7,7 @@ import logging
 import falcon
 
 from api.core import auth
-from api.http import middleware
-from api.http import errors
+from api.http import errors, middleware
 
 log = logging.getLogger("bdp.api")
 

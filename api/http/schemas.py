@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from api.catalog.document import Name
 
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

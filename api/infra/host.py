@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from api.infra import disk as disks
 from api.core.models import Disk, Host, Node, utcnow
 from api.core.status import NodeStatus
-
+from api.infra import disk as disks
 
 
 @dataclass

@@ -12,11 +12,20 @@ import random
 
 import pytest
 
+from api.clusters.keys import authorized_keys
 from api.core import status as st
+from api.core.models import (
+    Cluster,
+    Interface,
+    Network,
+    Node,
+    NodeDisk,
+    Product,
+    Service,
+    User,
+)
 from api.engines.base import InterfaceSpec, NodeSpec
 from api.engines.docker import DockerEngine
-from api.core.models import (Cluster, Interface, Network, Node, NodeDisk, Product, Service, User)
-from api.clusters.keys import authorized_keys
 
 BASE_IMAGE = "bdp/base:bookworm"
 

@@ -12,8 +12,8 @@ import threading
 from api.clusters.queries import find_cluster
 from api.core.config import API_PREFIX
 from api.core.errors import Conflict, NotFound
-from api.http.errors import APIError
 from api.core.models import Run
+from api.http.errors import APIError
 from api.orchestrator.controller import ACTIONS, ActionError, Orchestrator
 
 

@@ -7,11 +7,17 @@ from spectree import Response
 
 from api.clusters.queries import find_cluster, list_clusters
 from api.clusters.registration import destroy
+from api.clusters.views import (
+    cluster_nodes,
+    cluster_services,
+    cluster_view,
+    job_uri,
+    uri,
+)
 from api.core.config import API_PREFIX
 from api.core.models import Event, Node, Service
-from api.clusters.views import cluster_nodes, cluster_services, cluster_view, job_uri, uri
-from api.http.schemas import ClusterList, ClusterView, EventList, NodeList, ServiceList
 from api.http.openapi import validate
+from api.http.schemas import ClusterList, ClusterView, EventList, NodeList, ServiceList
 
 
 def _list(req, resp, **filters):

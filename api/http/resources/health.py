@@ -6,8 +6,8 @@ from spectree import Response
 
 from api.core.config import API_PREFIX
 from api.core.models import db
-from api.http.schemas import Health
 from api.http.openapi import validate
+from api.http.schemas import Health
 
 
 class HealthResource:

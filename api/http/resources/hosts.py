@@ -4,11 +4,11 @@ from __future__ import annotations
 import logging
 import time
 
-from api.infra import disk as disks
-from api.infra import host as hosts
 from api.core.config import API_PREFIX
 from api.core.errors import NotFound
 from api.core.models import Disk, Host
+from api.infra import disk as disks
+from api.infra import host as hosts
 
 log = logging.getLogger("bdp.hosts")
 SYNC_SECONDS = 30

@@ -5,11 +5,11 @@ import logging
 
 import falcon
 
-from api.infra import network as networks
-from api.http.middleware import require_admin
 from api.core.config import API_PREFIX
 from api.core.errors import Conflict, Invalid, NotFound
 from api.core.models import Network
+from api.http.middleware import require_admin
+from api.infra import network as networks
 
 log = logging.getLogger("bdp.networks")
 FIELDS = ("name", "description", "subnet", "gateway", "range_start", "range_end")

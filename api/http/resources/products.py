@@ -5,16 +5,25 @@ import falcon
 from spectree import Response
 
 from api.catalog import product as catalog
-from api.http.middleware import admin_hook, require_admin
 from api.clusters.registration import launch
 from api.clusters.views import job_uri
 from api.core.config import API_PREFIX
 from api.core.errors import Invalid, NotFound, TooLarge
-from api.http.errors import APIError
 from api.core.models import Product
-from api.http.schemas import (LaunchAccepted, LaunchOptions, LogoURL, OptionsDocument, ProductCreate, ProductList,
-                       ProductPatch, ProductView, VersionList)
+from api.http.errors import APIError
+from api.http.middleware import admin_hook, require_admin
 from api.http.openapi import validate
+from api.http.schemas import (
+    LaunchAccepted,
+    LaunchOptions,
+    LogoURL,
+    OptionsDocument,
+    ProductCreate,
+    ProductList,
+    ProductPatch,
+    ProductView,
+    VersionList,
+)
 
 MAX_BODY = catalog.MAX_ORCHESTRATOR
 MAX_TEXT = 4 * 1024 * 1024

@@ -6,8 +6,8 @@ from spectree import Response
 from api.clusters.queries import find_job
 from api.clusters.views import job_view
 from api.core.config import API_PREFIX
-from api.http.schemas import JobView
 from api.http.openapi import validate
+from api.http.schemas import JobView
 
 
 class JobResource:

@@ -7,12 +7,20 @@ from peewee import IntegrityError
 from spectree import Response
 
 from api.core.auth import create_token
-from api.http.middleware import admin_hook, self_or_admin_hook
 from api.core.config import API_PREFIX
 from api.core.errors import Conflict, Invalid, NotFound, parse_id
 from api.core.models import Token, User, db
-from api.http.schemas import SSHKeys, TokenCreate, TokenCreated, TokenList, UserCreate, UserList, UserView
+from api.http.middleware import admin_hook, self_or_admin_hook
 from api.http.openapi import validate
+from api.http.schemas import (
+    SSHKeys,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    UserCreate,
+    UserList,
+    UserView,
+)
 
 MAX_KEYS = 50
 
