@@ -28,7 +28,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.40",
-                 "molecule>=25"],  # molecule/: scenarios of the shared roles
+                 "molecule>=25",  # molecule/: scenarios of the shared roles
+                 "ruff>=0.6"],  # tests/test_layout.py: pyflakes and import order
     },
     entry_points={"console_scripts": ["bdp = api.cli:main"]},
 )

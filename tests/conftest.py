@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from support.common import ADMIN_TOKEN, REPO, exec_in, free_port, wait_for, wait_status  # noqa: F401
 from support.server import ServerProcess, remove_platform_containers  # noqa: F401
 

@@ -2,15 +2,8 @@
 from __future__ import annotations
 
 import pytest
-from support.rest import (
-    TEMPLATE,
-    P,
-    add_product,
-    add_user,
-    as_user,
-    ensure_networks,
-    error,
-)
+
+from support.rest import TEMPLATE, P, add_product, add_user, as_user, ensure_networks, error
 
 
 @pytest.fixture

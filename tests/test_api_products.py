@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+
 from support.rest import (
     OPTIONS,
     TEMPLATE,
@@ -256,10 +257,9 @@ def test_logo_url(client):
 
 
 def test_delete_product_refused_while_clusters_live(client):
-    from support.rest import ensure_networks
-
     from api.core import status
     from api.core.models import Cluster
+    from support.rest import ensure_networks
     ensure_networks()
     add_product(client)
     assert client.simulate_post(f"{P}/products/demo/1.0", json={"size": 1}).status_code == 202

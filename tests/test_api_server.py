@@ -166,12 +166,12 @@ def test_postgres_server_registration_and_listing(server_factory, postgres_url):
 
 def test_postgres_concurrent_launches_get_distinct_ids(postgres_url, tmp_path):
     from falcon import testing
-    from support.common import ADMIN_TOKEN
-    from support.rest import add_product, ensure_networks
 
     from api.core.config import Settings
     from api.http.app import create_app
     from api.platform import Platform
+    from support.common import ADMIN_TOKEN
+    from support.rest import add_product, ensure_networks
     platform = Platform(Settings(data_dir=tmp_path / "data", database_url=postgres_url, admin_token=ADMIN_TOKEN))
     try:
         client = testing.TestClient(create_app(platform), headers={"x-auth-token": ADMIN_TOKEN})

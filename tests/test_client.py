@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from support.common import ADMIN_TOKEN, REPO
 
 pytestmark = pytest.mark.timeout(900)

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
+
 from support.common import ADMIN_TOKEN, REPO
 
 pytestmark = pytest.mark.timeout(900)

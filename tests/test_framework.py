@@ -7,9 +7,6 @@ from pathlib import Path
 
 import docker
 import pytest
-from support.common import exec_in
-from support.framework import make_cluster, nodes, step_until
-from support.server import remove_platform_containers
 
 from api.catalog.bundle import sync_bundles
 from api.core import status as st
@@ -19,6 +16,9 @@ from api.engines.base import LABEL_CLUSTER, LABEL_PLATFORM
 from api.framework.controller import Framework
 from api.infra.disk import flatten_dn
 from api.infra.network import create_network
+from support.common import exec_in
+from support.framework import make_cluster, nodes, step_until
+from support.server import remove_platform_containers
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
-from support.common import wait_for
-
 from api.core.config import Settings
 from api.engines.base import LABEL_CLUSTER, LABEL_PLATFORM, NodeSpec
 from api.engines.docker import DockerEngine
+from support.common import wait_for
 
 ENV = {"BDP_LEASE_SECONDS": "3", "BDP_DISKS": "8", "BDP_POLL_INTERVAL": "0.5"}
 LAUNCH = {"size": 2, "disks": 1, "cpu": 0.25, "mem": 128}

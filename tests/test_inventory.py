@@ -9,16 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.common import ADMIN_TOKEN, REPO
-from support.orchestrator import scheduled_cluster
 
 from api.core import status as st
 from api.core.models import Cluster
-from api.orchestrator.inventory import (
-    facts_from_views,
-    registry_inventory,
-    shape_inventory,
-)
+from api.orchestrator.inventory import facts_from_views, registry_inventory, shape_inventory
+from support.common import ADMIN_TOKEN, REPO
+from support.orchestrator import scheduled_cluster
 
 ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
 

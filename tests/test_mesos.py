@@ -7,12 +7,12 @@ import uuid
 
 import docker
 import pytest
-from support.common import exec_in, wait_for
-from support.mesos_double import DOUBLE_LABEL, Agent, MesosMasterDouble
 
 from api.engines.base import LABEL_PLATFORM, InterfaceSpec, NodeSpec
 from api.engines.docker import EngineError
 from api.engines.mesos import STATE_KEY, MesosEngine
+from support.common import exec_in, wait_for
+from support.mesos_double import DOUBLE_LABEL, Agent, MesosMasterDouble
 
 REFERENCE = ("reference", "1.0.0")
 
@@ -253,11 +253,10 @@ def test_reference_cluster_on_mesos_ready_survives_restart_and_destroys(
 
 def test_lost_task_of_a_scheduled_cluster_fails_its_node_and_cluster(site_factory, engine_for, platform,
                                                                     docker_client):
-    from support.framework import make_cluster
-
     from api.core import status as st
     from api.core.models import Cluster, Event, Node
     from api.framework.controller import Framework
+    from support.framework import make_cluster
 
     site = site_factory([Agent("agent1", 2, 2048)])
     engine = engine_for(site)

@@ -7,25 +7,16 @@ import threading
 import uuid
 
 import pytest
-from support.framework import make_cluster
-from support.server import remove_platform_containers
 
 from api.core import status as st
 from api.core.auth import add_user, create_token
 from api.core.config import Settings
-from api.core.models import (
-    Address,
-    Cluster,
-    Event,
-    Interface,
-    Network,
-    Node,
-    Product,
-    User,
-)
+from api.core.models import Address, Cluster, Event, Interface, Network, Node, Product, User
 from api.framework.controller import Framework
 from api.infra import network as networks
 from api.platform import Platform
+from support.framework import make_cluster
+from support.server import remove_platform_containers
 
 NET = "/bigdata/api/v1/networks"
 

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from support.rest import OPTIONS, TEMPLATE, P, add_product, ensure_networks, error
 
 from api.catalog import options as opts
 from api.core.errors import Invalid
+from support.rest import OPTIONS, TEMPLATE, P, add_product, ensure_networks, error
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = ["gluster/10.3", "postgresql/15", "reference/1.0.0", "slurm/22.05", "spark/4.3.0"]

@@ -2,17 +2,11 @@
 from __future__ import annotations
 
 import pytest
-from support.orchestrator import (
-    cleanup,
-    node_container,
-    node_exec,
-    reference_product,
-    scheduled_cluster,
-)
 
 from api.core import status as st
 from api.core.models import Cluster, Event, Run
 from api.orchestrator.controller import Orchestrator
+from support.orchestrator import cleanup, node_container, node_exec, reference_product, scheduled_cluster
 
 
 @pytest.fixture
@@ -133,9 +127,9 @@ def test_actions_at_once_are_capped_so_the_api_keeps_answering(orch_platform):
     import threading
 
     from falcon import testing
-    from support.common import ADMIN_TOKEN, wait_for
 
     from api.http.app import create_app
+    from support.common import ADMIN_TOKEN, wait_for
     orch_platform.settings.max_actions = 1
     client = testing.TestClient(create_app(orch_platform), headers={"x-auth-token": ADMIN_TOKEN})
     cluster = scheduled_cluster(orch_platform, size=1)

@@ -6,14 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.products import (
-    API,
-    FAST,
-    action,
-    destroy_and_check,
-    launch_until_ready,
-    run,
-)
+from support.products import API, FAST, action, destroy_and_check, launch_until_ready, run
 
 BUNDLE = Path(__file__).resolve().parent.parent / "products" / "gluster" / "10.3"
 NODES = ["gluster1", "gluster2"]

@@ -7,14 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support.products import (
-    API,
-    FAST,
-    action,
-    destroy_and_check,
-    launch_until_ready,
-    run,
-)
+from support.products import API, FAST, action, destroy_and_check, launch_until_ready, run
 
 BUNDLE = Path(__file__).resolve().parent.parent / "products" / "spark" / "4.3.0"
 WORKERS = ["spark-worker1", "spark-worker2"]

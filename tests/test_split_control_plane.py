@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+
 from support.common import ADMIN_TOKEN, REPO, free_port, wait_for, wait_status
 from support.server import remove_platform_containers
 

@@ -11,23 +11,8 @@ import sys
 import time
 
 from api.cli import subcommands
-from api.cli.output import (
-    fmt_time,
-    json_flag,
-    print_json,
-    print_nodes,
-    progress_bar,
-    table,
-)
-from api.cli.session import (
-    CLUSTER_REF_HELP,
-    APIClient,
-    ClientError,
-    as_list,
-    cluster_path,
-    command,
-    short_dn,
-)
+from api.cli.output import fmt_time, json_flag, print_json, print_nodes, progress_bar, table
+from api.cli.session import CLUSTER_REF_HELP, APIClient, ClientError, as_list, cluster_path, command, short_dn
 from api.core.status import TRANSITIONS
 
 # Statuses after which `--wait` stops watching (a launch also stops at `ready`).

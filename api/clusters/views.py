@@ -7,17 +7,7 @@ from peewee import JOIN
 
 from api.core import status
 from api.core.config import API_PREFIX
-from api.core.models import (
-    Cluster,
-    Disk,
-    Host,
-    Interface,
-    Job,
-    Network,
-    Node,
-    NodeDisk,
-    Service,
-)
+from api.core.models import Cluster, Disk, Host, Interface, Job, Network, Node, NodeDisk, Service
 
 
 def uri(cluster: Cluster) -> str:

@@ -11,6 +11,9 @@ totals (operator API GET_AGENTS: cpus, mem, and the items of the `dataDisks` set
 resource as disks), and `start_node` waits for an offer from the chosen agent that
 fits, then ACCEPTs it with a LAUNCH. Offers nothing waits for are declined with a
 filter; a new launch REVIVEs. Status updates with a uuid are acknowledged.
+
+Size: a little over 400 lines, one class holding one framework's state (stream, offers,
+tasks, agents) under one lock; its plain data and pure parts are in mesos_tasks.py.
 """
 from __future__ import annotations
 

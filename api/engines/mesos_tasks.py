@@ -7,13 +7,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from api.engines.base import (
-    LABEL_CLUSTER,
-    LABEL_DN,
-    LABEL_NODE,
-    LABEL_PLATFORM,
-    NodeSpec,
-)
+from api.engines.base import LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, NodeSpec
 from api.engines.docker_opts import parse_docker_opts
 
 ACTIVE = {"TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING"}

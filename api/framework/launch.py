@@ -21,13 +21,7 @@ from api.core import status as st
 from api.core.errors import Permanent
 from api.core.models import Cluster, Interface, Network, Node, NodeDisk
 from api.core.status import NodeStatus
-from api.engines.base import (
-    Capability,
-    ContainerState,
-    InterfaceSpec,
-    MountSpec,
-    NodeSpec,
-)
+from api.engines.base import Capability, ContainerState, InterfaceSpec, MountSpec, NodeSpec
 from api.framework.allocation import device_key
 from api.infra import disk as disks
 

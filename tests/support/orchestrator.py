@@ -14,16 +14,7 @@ import pytest
 
 from api.clusters.keys import authorized_keys
 from api.core import status as st
-from api.core.models import (
-    Cluster,
-    Interface,
-    Network,
-    Node,
-    NodeDisk,
-    Product,
-    Service,
-    User,
-)
+from api.core.models import Cluster, Interface, Network, Node, NodeDisk, Product, Service, User
 from api.engines.base import InterfaceSpec, NodeSpec
 from api.engines.docker import DockerEngine
 

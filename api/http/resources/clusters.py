@@ -7,13 +7,7 @@ from spectree import Response
 
 from api.clusters.queries import find_cluster, list_clusters
 from api.clusters.registration import destroy
-from api.clusters.views import (
-    cluster_nodes,
-    cluster_services,
-    cluster_view,
-    job_uri,
-    uri,
-)
+from api.clusters.views import cluster_nodes, cluster_services, cluster_view, job_uri, uri
 from api.core.config import API_PREFIX
 from api.core.models import Event, Node, Service
 from api.http.openapi import validate

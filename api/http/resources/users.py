@@ -12,15 +12,7 @@ from api.core.errors import Conflict, Invalid, NotFound, parse_id
 from api.core.models import Token, User, db
 from api.http.middleware import admin_hook, self_or_admin_hook
 from api.http.openapi import validate
-from api.http.schemas import (
-    SSHKeys,
-    TokenCreate,
-    TokenCreated,
-    TokenList,
-    UserCreate,
-    UserList,
-    UserView,
-)
+from api.http.schemas import SSHKeys, TokenCreate, TokenCreated, TokenList, UserCreate, UserList, UserView
 
 MAX_KEYS = 50
 
