@@ -21,7 +21,7 @@ import pytest
 from support.common import ADMIN_TOKEN, REPO, exec_in, free_port, wait_for, wait_status  # noqa: F401
 from support.server import ServerProcess, remove_platform_containers  # noqa: F401
 
-DOCKER_FIXTURES = {"docker_client", "server_factory"}
+DOCKER_FIXTURES = {"docker_client", "server_factory", "bystander"}
 
 
 NO_DOCKER = "unix:///nonexistent/unit-tests-have-no-docker.sock"
@@ -90,6 +90,20 @@ def server_factory(tmp_path, docker_client):
         server.stop()
     for server in started:
         remove_platform_containers(docker_client, server.data_dir)
+
+
+@pytest.fixture(scope="session")
+def bystander(docker_client, tmp_path_factory):
+    """A second platform with a live cluster of the same dn as one the product tests
+    launch; afterwards its containers and networks must be untouched (issue: `make test`
+    beside `make run`)."""
+    from support.bystander import Bystander
+    other = Bystander(docker_client, tmp_path_factory.mktemp("bystander") / "data").start()
+    yield other
+    try:
+        other.check()
+    finally:
+        other.stop()
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from api.infra.disk import flatten_dn
 from api.infra.network import create_network
 from support.common import exec_in
 from support.framework import make_cluster, nodes, step_until
+from support.orchestrator import free_subnet
 from support.server import remove_platform_containers
 
 
@@ -135,8 +136,8 @@ def test_cluster_that_cannot_fit_waits_with_a_clear_reason_then_fails(platform, 
         spec["disks"] = 5  # 8 disks: node1 takes 5, node2 finds 3
         expected = "node node2 needs 5 disks; largest free offer: 3 disks on host"
     elif case == "addresses":
-        create_network(name="tiny", subnet="10.249.0.0/29", range_start="10.249.0.2",
-                       range_end="10.249.0.3")
+        tiny = next(free_subnet(platform.engine).subnets(new_prefix=29))  # unused on the engine
+        create_network(name="tiny", subnet=str(tiny), range_start=str(tiny[2]), range_end=str(tiny[3]))
         spec["networks"] = ["admin", "tiny"]
         count = 3
         expected = "node node3 needs an address for eth1: network tiny has no free address"

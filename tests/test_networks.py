@@ -16,6 +16,7 @@ from api.framework.controller import Framework
 from api.infra import network as networks
 from api.platform import Platform
 from support.framework import make_cluster
+from support.orchestrator import free_subnet
 from support.server import remove_platform_containers
 
 NET = "/bigdata/api/v1/networks"
@@ -152,8 +153,9 @@ def test_twenty_launches_and_four_frameworks_race_for_the_last_addresses(platfor
     addresses: each address goes to one cluster, the others wait saying why."""
     try:
         networks.ensure_defaults(platform.settings, platform.engine.used_subnets())
-        networks.create_network(name="last", subnet="10.252.0.0/24", range_start="10.252.0.10",
-                                range_end="10.252.0.19")
+        last = free_subnet(platform.engine)  # one no other platform on the engine uses
+        networks.create_network(name="last", subnet=str(last), range_start=str(last[10]),
+                                range_end=str(last[19]))
         # The image is missing and nothing builds it: placed clusters fail right after
         # placement (holding their address, as failed clusters do) without starting containers.
         clusters = [make_cluster({"n1": {"networks": ["last"], "image": "bdp/missing:0"}}, user=f"user{i}")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from support.products import API, FAST, action, destroy_and_check, launch_until_ready, run
 
 BUNDLE = Path(__file__).resolve().parent.parent / "products" / "gluster" / "10.3"
@@ -29,6 +31,7 @@ def test_gluster_refuses_an_odd_size_naming_the_rule(client):
     assert r.json["message"] == "option 'disks' must be at least 1 (got 0)", r.text
 
 
+@pytest.mark.usefixtures("bystander")  # another platform's cluster of the same dn
 def test_gluster_volume_replicates_detects_a_dead_glusterd_and_is_destroyed(server_factory, docker_client):
     # Two nodes x two disks: a distributed-replicated volume of two replica-2 sets.
     server = server_factory(env={**FAST, "BDP_DISKS": "6"}).start()
@@ -39,7 +42,7 @@ def test_gluster_volume_replicates_detects_a_dead_glusterd_and_is_destroyed(serv
                                        {"size": 2, "disks": 2, "cpu": 0.5, "mem": 512})
     dn = view["dn"]
 
-    code, out = run(docker_client, dn, "gluster1", ["gluster", "volume", "info", "gv0"])
+    code, out = run(docker_client, server, dn, "gluster1", ["gluster", "volume", "info", "gv0"])
     assert code == 0, out
     assert "Type: Distributed-Replicate" in out and "Status: Started" in out, out
     assert "Number of Bricks: 2 x 2 = 4" in out, out
@@ -47,21 +50,21 @@ def test_gluster_volume_replicates_detects_a_dead_glusterd_and_is_destroyed(serv
     assert "Brick1: gluster1:/bricks/1/brick" in out and "Brick2: gluster2:/bricks/1/brick" in out, out
 
     # peerback: gluster2 knows the initiator by name, not by address.
-    code, out = run(docker_client, dn, "gluster2", ["gluster", "pool", "list"])
+    code, out = run(docker_client, server, dn, "gluster2", ["gluster", "pool", "list"])
     assert code == 0 and "gluster1" in out and "Connected" in out, out
 
     # A file written through gluster1's mount is read through gluster2's ...
-    code, out = run(docker_client, dn, "gluster1", ["sh", "-c", "echo replicated-by-bdp > /mnt/gluster/proof.txt"])
+    code, out = run(docker_client, server, dn, "gluster1", ["sh", "-c", "echo replicated-by-bdp > /mnt/gluster/proof.txt"])
     assert code == 0, out
-    code, out = run(docker_client, dn, "gluster2", ["cat", "/mnt/gluster/proof.txt"])
+    code, out = run(docker_client, server, dn, "gluster2", ["cat", "/mnt/gluster/proof.txt"])
     assert code == 0 and out.strip() == "replicated-by-bdp", out
     # ... and is stored on a brick of each node (replica 2).
     for node in NODES:
-        code, out = run(docker_client, dn, node, ["sh", "-c", "cat /bricks/*/brick/proof.txt"])
+        code, out = run(docker_client, server, dn, node, ["sh", "-c", "cat /bricks/*/brick/proof.txt"])
         assert code == 0 and out.strip() == "replicated-by-bdp", (node, out)
 
     # glusterd dies on gluster2: the status action fails and names the node.
-    code, out = run(docker_client, dn, "gluster2", ["pkill", "-x", "glusterd"])
+    code, out = run(docker_client, server, dn, "gluster2", ["pkill", "-x", "glusterd"])
     assert code == 0, out
     result = action(http, path, "status")
     assert result["result"] == "failed", result
@@ -70,7 +73,7 @@ def test_gluster_volume_replicates_detects_a_dead_glusterd_and_is_destroyed(serv
     # restart (stop + start) brings it back; the data survived.
     result = action(http, path, "restart")
     assert result["result"] == "successful" and result["status"] == "ready", result
-    code, out = run(docker_client, dn, "gluster2", ["cat", "/mnt/gluster/proof.txt"])
+    code, out = run(docker_client, server, dn, "gluster2", ["cat", "/mnt/gluster/proof.txt"])
     assert code == 0 and out.strip() == "replicated-by-bdp", out
 
-    destroy_and_check(http, docker_client, path, dn)
+    destroy_and_check(http, docker_client, server, path, dn)

@@ -3,6 +3,8 @@ a row written on the primary read on every replica, the `status` action failing 
 server dies, `start` repairing it, `stop` stopping every server, then destroyed."""
 from __future__ import annotations
 
+import pytest
+
 from support.common import wait_for
 from support.products import FAST, action, destroy_and_check, launch_until_ready, run
 
@@ -10,13 +12,14 @@ REPLICAS = [f"pg-replica{i}" for i in (1, 2)]
 PSQL = "/usr/lib/postgresql/15/bin/psql"
 
 
-def sql(docker_client, dn: str, node: str, query: str) -> str:
-    code, out = run(docker_client, dn, node, ["sh", "-c", f'cd / && {PSQL} -X -qAt -d bdp -c "{query}"'],
+def sql(docker_client, server, dn: str, node: str, query: str) -> str:
+    code, out = run(docker_client, server, dn, node, ["sh", "-c", f'cd / && {PSQL} -X -qAt -d bdp -c "{query}"'],
                     user="postgres")
     assert code == 0, f"{node}: {out}"
     return out.strip()
 
 
+@pytest.mark.usefixtures("bystander")  # another platform's cluster of the same dn
 def test_postgresql_replicates_detects_a_dead_server_and_is_destroyed(server_factory, docker_client, tmp_path):
     server = server_factory(env=FAST).start()
     http = server.http()
@@ -26,39 +29,39 @@ def test_postgresql_replicates_detects_a_dead_server_and_is_destroyed(server_fac
     dn = view["dn"]
 
     # Data lives on the node's data disk.
-    assert sql(docker_client, dn, "pg-primary", "SHOW data_directory") == "/data/1/pgdata"
+    assert sql(docker_client, server, dn, "pg-primary", "SHOW data_directory") == "/data/1/pgdata"
 
     # pg_stat_replication lists every replica, streaming.
-    rows = sql(docker_client, dn, "pg-primary",
+    rows = sql(docker_client, server, dn, "pg-primary",
                "SELECT application_name || ' ' || state FROM pg_stat_replication ORDER BY 1")
     assert rows.splitlines() == [f"{r} streaming" for r in REPLICAS]
 
     # A row written on the primary is read on every replica (which refuse writes).
-    sql(docker_client, dn, "pg-primary",
+    sql(docker_client, server, dn, "pg-primary",
         "CREATE TABLE proof (id int PRIMARY KEY, note text); INSERT INTO proof VALUES (1, 'from the primary')")
-    lsn = sql(docker_client, dn, "pg-primary", "SELECT pg_current_wal_lsn()")
+    lsn = sql(docker_client, server, dn, "pg-primary", "SELECT pg_current_wal_lsn()")
     for replica in REPLICAS:
-        wait_for(lambda: sql(docker_client, dn, replica,
+        wait_for(lambda: sql(docker_client, server, dn, replica,
                              f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn") == "t",
                  30, message=f"{replica} to replay {lsn}")
-        assert sql(docker_client, dn, replica, "SELECT note FROM proof WHERE id = 1") == "from the primary"
-        code, out = run(docker_client, dn, replica,
+        assert sql(docker_client, server, dn, replica, "SELECT note FROM proof WHERE id = 1") == "from the primary"
+        code, out = run(docker_client, server, dn, replica,
                         ["sh", "-c", f'cd / && {PSQL} -X -d bdp -c "INSERT INTO proof VALUES (2, \'x\')"'],
                         user="postgres")
         assert code != 0 and "read-only" in out
 
     # A client on the admin network connects with a password (set by the user over ssh).
-    sql(docker_client, dn, "pg-primary", "ALTER ROLE postgres PASSWORD 'secret-for-test'")
+    sql(docker_client, server, dn, "pg-primary", "ALTER ROLE postgres PASSWORD 'secret-for-test'")
     nodes = http.get(path + "/nodes").json()["nodes"]
     primary = next(n for n in nodes if n["name"] == "pg-primary")
     address = next(i for i in primary["networks"] if i["device"] == "eth0")["address"]
-    code, out = run(docker_client, dn, REPLICAS[0],
+    code, out = run(docker_client, server, dn, REPLICAS[0],
                     ["env", "PGPASSWORD=secret-for-test", PSQL, "-X", "-qAt", "-h", address, "-U", "postgres",
                      "-d", "bdp", "-c", "SELECT count(*) FROM proof"])
     assert code == 0 and out.strip() == "1", out
 
     # One replica's server dies: status fails and names it; start brings it back.
-    code, out = run(docker_client, dn, REPLICAS[-1],
+    code, out = run(docker_client, server, dn, REPLICAS[-1],
                     ["sh", "-c", "cd / && /usr/lib/postgresql/15/bin/pg_ctl -D /data/1/pgdata -m immediate stop"],
                     user="postgres")
     assert code == 0, out
@@ -67,14 +70,14 @@ def test_postgresql_replicates_detects_a_dead_server_and_is_destroyed(server_fac
     assert REPLICAS[-1] in result["reason"], result["reason"]
     result = action(http, path, "start")
     assert result["result"] == "successful" and result["status"] == "ready", result
-    assert sql(docker_client, dn, REPLICAS[-1], "SELECT note FROM proof WHERE id = 1") == "from the primary"
+    assert sql(docker_client, server, dn, REPLICAS[-1], "SELECT note FROM proof WHERE id = 1") == "from the primary"
 
     # stop shuts every server down.
     result = action(http, path, "stop")
     assert result["result"] == "successful" and result["status"] == "stopped", result
     for node in ["pg-primary", *REPLICAS]:
-        code, out = run(docker_client, dn, node, ["sh", "-c", "cd / && /usr/lib/postgresql/15/bin/pg_ctl "
+        code, out = run(docker_client, server, dn, node, ["sh", "-c", "cd / && /usr/lib/postgresql/15/bin/pg_ctl "
                                                    "-D /data/1/pgdata status"], user="postgres")
         assert code == 3 and "no server running" in out, f"{node}: {out}"
 
-    destroy_and_check(http, docker_client, path, dn)
+    destroy_and_check(http, docker_client, server, path, dn)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from support.products import API, FAST, action, destroy_and_check, launch_until_ready, run
 
 BUNDLE = Path(__file__).resolve().parent.parent / "products" / "spark" / "4.3.0"
@@ -38,6 +40,7 @@ def _addresses(http, path: str) -> dict[str, str]:
     return {n["name"]: next(i["address"] for i in n["networks"] if i["device"] == "eth0") for n in nodes}
 
 
+@pytest.mark.usefixtures("bystander")  # another platform's cluster of the same dn
 def test_spark_runs_sparkpi_detects_a_dead_worker_and_is_destroyed(server_factory, docker_client):
     server = server_factory(env=FAST).start()
     http = server.http()
@@ -50,7 +53,7 @@ def test_spark_runs_sparkpi_detects_a_dead_worker_and_is_destroyed(server_factor
     addresses = _addresses(http, path)
 
     # Every worker is registered with the master, ALIVE, offering what the options say.
-    code, out = run(docker_client, dn, "spark-master", ["python3", "-c", MASTER_JSON])
+    code, out = run(docker_client, server, dn, "spark-master", ["python3", "-c", MASTER_JSON])
     assert code == 0, out
     master = json.loads(out)
     assert master["status"] == "ALIVE", master
@@ -60,14 +63,14 @@ def test_spark_runs_sparkpi_detects_a_dead_worker_and_is_destroyed(server_factor
     assert all(w["cores"] == 1 and w["memory"] == 1024 - 256 for w in alive), alive
 
     # SparkPi, submitted as a user on the master would (spark-defaults.conf names the master).
-    code, out = run(docker_client, dn, "spark-master", ["spark-submit", PI, "4"])
+    code, out = run(docker_client, server, dn, "spark-master", ["spark-submit", PI, "4"])
     assert code == 0, out[-3000:]
     assert "Pi is roughly 3.1" in out, out[-3000:]
     # Its executors ran on the workers.
     assert any(f"on hostPort {addresses[w]}:" in out for w in WORKERS), out[-3000:]
 
     # The worker dies on spark-worker2: the status action fails and names the node.
-    code, out = run(docker_client, dn, "spark-worker2",
+    code, out = run(docker_client, server, dn, "spark-worker2",
                     ["/opt/spark/sbin/spark-daemon.sh", "stop", "org.apache.spark.deploy.worker.Worker", "1"])
     assert code == 0, out
     result = action(http, path, "status")
@@ -77,8 +80,8 @@ def test_spark_runs_sparkpi_detects_a_dead_worker_and_is_destroyed(server_factor
     # restart (stop + start) brings every worker back.
     result = action(http, path, "restart")
     assert result["result"] == "successful" and result["status"] == "ready", result
-    code, out = run(docker_client, dn, "spark-master", ["python3", "-c", MASTER_JSON])
+    code, out = run(docker_client, server, dn, "spark-master", ["python3", "-c", MASTER_JSON])
     alive = [w for w in json.loads(out)["workers"] if w["state"] == "ALIVE"]
     assert sorted(w["host"] for w in alive) == sorted(addresses[w] for w in WORKERS), alive
 
-    destroy_and_check(http, docker_client, path, dn)
+    destroy_and_check(http, docker_client, server, path, dn)

@@ -31,16 +31,24 @@ def launch_until_ready(http, product: str, version: str, options: dict) -> tuple
     return path, view, elapsed
 
 
-def node_container(docker_client, dn: str, node: str):
+def platform_label(server) -> str:
+    """The label that marks what this test's platform owns on the engine: another
+    platform on the same engine (a user's `make run`) may have a cluster with the same dn."""
+    from api.engines.base import LABEL_PLATFORM
+    return f"{LABEL_PLATFORM}={server.data_dir}"
+
+
+def node_container(docker_client, server, dn: str, node: str):
     from api.engines.base import LABEL_DN, LABEL_NODE
-    found = docker_client.containers.list(filters={"label": [f"{LABEL_DN}={dn}", f"{LABEL_NODE}={node}"]})
+    found = docker_client.containers.list(filters={"label": [
+        platform_label(server), f"{LABEL_DN}={dn}", f"{LABEL_NODE}={node}"]})
     assert len(found) == 1, f"{dn} {node}: {found}"
     return found[0]
 
 
-def run(docker_client, dn: str, node: str, command, user: str = "root") -> tuple[int, str]:
+def run(docker_client, server, dn: str, node: str, command, user: str = "root") -> tuple[int, str]:
     """Run a command in a node's container (as a user who ssh'd in would)."""
-    code, out = node_container(docker_client, dn, node).exec_run(command, user=user)
+    code, out = node_container(docker_client, server, dn, node).exec_run(command, user=user)
     return code, out.decode(errors="replace")
 
 
@@ -50,10 +58,10 @@ def action(http, path: str, name: str) -> dict:
     return r.json()
 
 
-def destroy_and_check(http, docker_client, path: str, dn: str) -> None:
+def destroy_and_check(http, docker_client, server, path: str, dn: str) -> None:
     """DELETE the cluster, wait for `destroyed`, and find no container of it left."""
     from api.engines.base import LABEL_DN
     assert http.delete(path).status_code == 202
     wait_status(http, path, {"destroyed"}, timeout=180)
-    left = docker_client.containers.list(all=True, filters={"label": f"{LABEL_DN}={dn}"})
+    left = docker_client.containers.list(all=True, filters={"label": [platform_label(server), f"{LABEL_DN}={dn}"]})
     assert left == [], f"containers left after destroy: {[c.name for c in left]}"
