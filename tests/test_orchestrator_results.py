@@ -1,7 +1,7 @@
 """How a playbook run's task results become the reason a person reads. Pure."""
 from __future__ import annotations
 
-from api.orchestrator.results import failure_reason, task_event
+from api.orchestrator.results import failure_reason, is_playbook_error, task_event
 
 
 def event(kind: str, host="n1", task="Start it", res=None, **data) -> dict:
@@ -39,8 +39,23 @@ def test_the_reason_names_host_task_and_address():
     assert failure_reason(events, "start", 2, {}) == "start: task 'Write conf' failed on n1: boom"
 
 
-def test_ansible_stopping_before_any_task_quotes_its_last_words():
-    stdout = "PLAY [x]\nERROR! the role 'redis' was not found\n  in /x/roles\n"
+def test_ansible_stopping_before_any_task_quotes_its_error_line_and_origin():
+    stdout = ("[ERROR]: the role 'redis' was not found in " + "/very/long/roles:" * 40 + "\n"
+              "Origin: /runs/1/6/project/playbook.yml:6:43\n\n4   tasks:\n6   import_role: {name: redis}\n"
+              "                                            ^ column 43\n")
     reason = failure_reason([], "start", 1, {}, stdout)
-    assert reason.startswith("start: ansible-playbook exited with 1 before any task failed: ")
-    assert "the role 'redis' was not found" in reason
+    assert reason.startswith("start: the playbook cannot run: the role 'redis' was not found in /very")
+    assert reason.endswith("(Origin: /runs/1/6/project/playbook.yml:6:43)")  # never cut off
+    assert is_playbook_error([], 1) and not is_playbook_error([], 0)
+
+
+def test_old_style_errors_and_unknown_output():
+    assert "the role 'x' was not found" in failure_reason([], "start", 4, {}, "ERROR! the role 'x' was not found\n")
+    assert failure_reason([], "start", 250, {}, "a\nb\nc\nd\n") == (
+        "start: ansible-playbook exited with 250 before any task failed: b | c | d")
+
+
+def test_a_misspelt_argument_is_the_playbooks_fault_a_failing_command_is_not():
+    typo = [task_event(event("runner_on_failed", res={"msg": "Unsupported parameters for (assert) module: fial_msg"}))]
+    down = [task_event(event("runner_on_failed", res={"msg": "non-zero return code", "stderr": "not running"}))]
+    assert is_playbook_error(typo, 2) and not is_playbook_error(down, 2)

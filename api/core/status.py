@@ -126,6 +126,11 @@ def fail(cluster: Cluster | int, component: str, reason: str, *,
     return transition(cluster, FAILED, component, reason, expect=expect, reason=reason)
 
 
+def set_reason(cluster_id: int, reason: str) -> None:
+    """Say why a cluster waits, without changing its status (the next transition clears it)."""
+    Cluster.update(reason=reason, updated=utcnow()).where(Cluster.id == cluster_id).execute()
+
+
 def set_progress(cluster_id: int, done: int, total: int) -> None:
     percent = 100 if total == 0 else int(done * 100 / total)
     Cluster.update(progress=percent, step=f"{done}/{total}", updated=utcnow()).where(

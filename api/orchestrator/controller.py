@@ -135,10 +135,15 @@ class Orchestrator:
                 st.transition(cluster, st.READY, COMPONENT, "readiness check passed",
                               expect=st.CONFIGURED, reason="")
                 return
+            if result.playbook_error:
+                # Waiting cannot cure a broken status play: say what is wrong now.
+                st.fail(cluster, COMPONENT, f"the readiness check cannot pass: {result.reason}")
+                return
             if time.monotonic() + STATUS_RETRY_PAUSE >= deadline:
                 st.fail(cluster, COMPONENT, f"not ready after {self.settings.ready_timeout:g}s: "
                                             f"{result.reason}")
                 return
+            st.set_reason(cluster.id, f"waiting to be ready: {result.reason}")  # shown while it waits
             time.sleep(STATUS_RETRY_PAUSE)
             if not lease.claim(cluster.id, self.owner, self.settings.lease_seconds, {st.CONFIGURED}):
                 return

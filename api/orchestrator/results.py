@@ -44,17 +44,57 @@ def task_event(event: dict) -> dict | None:
             "time": event.get("created", "")}
 
 
+# Task failures that come from the playbook itself, not from the nodes: retrying the same
+# playbook cannot help, so a readiness check that fails this way fails the cluster at once.
+PLAYBOOK_ERRORS = ("Unsupported parameters for", "missing required arguments", "is undefined",
+                   "Finalization of task args", "couldn't resolve module/action",
+                   "conflicting action statements", "is not a valid attribute for",
+                   "Invalid options for", "has no attribute")
+
+
+def first_failure(events: list[dict]) -> dict | None:
+    return next((ev for ev in events if ev["status"] in ("failed", "unreachable")), None)
+
+
+def is_playbook_error(events: list[dict], rc: int | None) -> bool:
+    """Whether a failed run failed because of the playbook (a syntax error, a missing role,
+    a misspelt module argument, an undefined variable) rather than the state of a node."""
+    first = first_failure(events)
+    if first is None:
+        return rc not in (None, 0)  # ansible stopped before any task ran to a result
+    return first["status"] == "failed" and any(m in first["message"] for m in PLAYBOOK_ERRORS)
+
+
+def ansible_error(stdout: str) -> tuple[str, str]:
+    """Ansible's own error line ("[ERROR]: the role 'redis' was not found ...", or an old
+    "ERROR! ...") and where it points ("Origin: .../playbook.yml:6:43"), from its output."""
+    lines = [line.strip() for line in stdout.splitlines()]
+    for i, line in enumerate(lines):
+        for head in ("[ERROR]:", "ERROR!"):
+            if line.startswith(head):
+                message = line[len(head):].strip()
+                origin = next((rest for rest in lines[i + 1:i + 4] if rest.startswith("Origin:")), "")
+                return message, origin
+    return "", ""
+
+
 def failure_reason(events: list[dict], action: str, rc: int | None, addresses: dict,
                    stdout: str = "") -> str:
     """One sentence naming the host, task and message of the first failure."""
-    for ev in events:
-        if ev["status"] == "unreachable":
-            where = f" ({addresses[ev['host']]})" if addresses.get(ev["host"]) else ""
-            return (f"{action}: node {ev['host']}{where} is unreachable in task "
-                    f"'{ev['task']}': {ev['message']}")
-        if ev["status"] == "failed":
-            return f"{action}: task '{ev['task']}' failed on {ev['host']}: {ev['message']}"
-    # No task failed: ansible itself stopped (syntax error, missing role...); its last
-    # words say why.
+    ev = first_failure(events)
+    if ev is not None and ev["status"] == "unreachable":
+        where = f" ({addresses[ev['host']]})" if addresses.get(ev["host"]) else ""
+        return (f"{action}: node {ev['host']}{where} is unreachable in task "
+                f"'{ev['task']}': {ev['message']}")
+    if ev is not None:
+        return f"{action}: task '{ev['task']}' failed on {ev['host']}: {ev['message']}"
+    # No task failed: ansible itself stopped (syntax error, missing role...). Its error
+    # line says why; the last lines of output are only a fallback (they are often the
+    # code excerpt under the error, not the error).
+    error, origin = ansible_error(stdout)
+    if error:
+        # The message may carry a long roles path; where it points is kept whole.
+        cut = error if len(error) <= MESSAGE_LIMIT else error[:MESSAGE_LIMIT] + "..."
+        return f"{action}: the playbook cannot run: {cut}" + (f" ({origin})" if origin else "")
     tail = " | ".join(line.strip() for line in stdout.strip().splitlines()[-3:] if line.strip())
     return f"{action}: ansible-playbook exited with {rc} before any task failed: {tail[-MESSAGE_LIMIT:]}"

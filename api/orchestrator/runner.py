@@ -19,10 +19,10 @@ from api.clusters.keys import private_key_path
 from api.core import lease
 from api.core import status as st
 from api.core.config import REPO_ROOT
-from api.core.models import Cluster, Node, Run, utcnow
+from api.core.models import Cluster, Node, Product, Run, utcnow
 from api.core.status import RunStatus
 from api.orchestrator.inventory import registry_inventory
-from api.orchestrator.results import failure_reason, task_event
+from api.orchestrator.results import failure_reason, is_playbook_error, task_event
 
 SHARED_ROLES = REPO_ROOT / "roles"
 STATUS_SSH_TIMEOUT = 10.0
@@ -35,6 +35,9 @@ class RunResult:
     reason: str = ""  # for a failed run: who failed, where, why
     cancelled: bool = False
     events: list = field(default_factory=list)
+    # The failure is the playbook's own (syntax, missing role, bad argument): running the
+    # same playbook again cannot pass.
+    playbook_error: bool = False
 
 
 class PlaybookRunner:
@@ -57,7 +60,7 @@ class PlaybookRunner:
         except Exception as exc:  # a broken bundle or registry row: say so on the run
             reason = f"{tag}: cannot prepare the run: {exc}"
             Run.update(status=RunStatus.FAILED, finished=utcnow(), summary=reason).where(Run.id == run.id).execute()
-            return RunResult(Run.get_by_id(run.id), False, reason)
+            return RunResult(Run.get_by_id(run.id), False, reason, playbook_error=True)
 
         events: list[dict] = []
         cancel = threading.Event()
@@ -98,10 +101,21 @@ class PlaybookRunner:
         Run.update(status=RunStatus.SUCCESSFUL if ok else (RunStatus.CANCELLED if cancelled else RunStatus.FAILED), rc=rc,
                    finished=utcnow(), stdout=stdout, events=events, summary=reason or "ok").where(
             Run.id == run.id).execute()
-        # Everything worth keeping is in the Run row now; readiness retries alone would
-        # otherwise leave a directory (project copy, artifacts) every two seconds.
-        shutil.rmtree(private, ignore_errors=True)
-        return RunResult(Run.get_by_id(run.id), ok, reason, cancelled, events)
+        self._keep_only_failed(cluster, private, failed=not ok and not cancelled)
+        return RunResult(Run.get_by_id(run.id), ok, reason, cancelled, events,
+                         playbook_error=not ok and not cancelled and is_playbook_error(events, rc))
+
+    def _keep_only_failed(self, cluster: Cluster, private: Path, failed: bool) -> None:
+        """Everything worth keeping is in the Run row; readiness retries alone would leave a
+        directory every two seconds. The last failed run's directory stays (until the next
+        failure or the cluster's end), so the `Origin: .../runs/<cluster>/<run>/project/...`
+        paths in ansible's errors point at real files."""
+        if not failed:
+            shutil.rmtree(private, ignore_errors=True)
+            return
+        for other in (self.settings.runs_dir / str(cluster.id)).iterdir():
+            if other != private:
+                shutil.rmtree(other, ignore_errors=True)
 
     def _ssh_timeout(self, tag: str) -> int:
         # `start` may meet nodes whose sshd is still coming up; a `status` check should
@@ -113,7 +127,8 @@ class PlaybookRunner:
         """Write the private data dir: project (playbook, roles, files) and inventory."""
         project = private / "project"
         project.mkdir(parents=True, exist_ok=True)
-        write_project(cluster.product, project, self.settings.products_dir)
+        # The product as it is now: a fix loaded while a readiness check retries is used.
+        write_project(Product.get_by_id(cluster.product_id), project, self.settings.products_dir)
         key = private_key_path(self.settings, cluster.id)
         if not key.exists():
             raise RuntimeError(f"the cluster's SSH key is missing ({key.name})")
