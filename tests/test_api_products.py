@@ -200,7 +200,8 @@ def _tarball(files: dict[str, bytes], gz=True) -> bytes:
     return buf.getvalue()
 
 
-PLAYBOOK = b"- hosts: all\n  tasks:\n    - ping:\n      tags: [start]\n"
+# The platform runs a playbook with these four tags; PUT refuses one that lacks any.
+PLAYBOOK = b"- hosts: all\n  tasks:\n    - ping:\n      tags: [start, stop, restart, status]\n"
 
 
 def test_orchestrator_yaml_under_both_spellings(client):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from support.products import API, FAST, action, destroy_and_check, launch_until_ready, run
+from support.common import REPO
+from support.products import API, FAST, action, bundle_tests, destroy_and_check, launch_until_ready, run
 
 BUNDLE = Path(__file__).resolve().parent.parent / "products" / "gluster" / "10.3"
 NODES = ["gluster1", "gluster2"]
@@ -52,6 +53,9 @@ def test_gluster_volume_replicates_detects_a_dead_glusterd_and_is_destroyed(serv
     # peerback: gluster2 knows the initiator by name, not by address.
     code, out = run(docker_client, server, dn, "gluster2", ["gluster", "pool", "list"])
     assert code == 0 and "gluster1" in out and "Connected" in out, out
+
+    # The bundle's own proof workload (its tests/, as `bdp products test` runs them).
+    bundle_tests(server, dn, REPO / "products" / "gluster" / "10.3")
 
     # A file written through gluster1's mount is read through gluster2's ...
     code, out = run(docker_client, server, dn, "gluster1", ["sh", "-c", "echo replicated-by-bdp > /mnt/gluster/proof.txt"])

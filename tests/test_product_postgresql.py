@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from support.common import wait_for
-from support.products import FAST, action, destroy_and_check, launch_until_ready, run
+from support.common import REPO, wait_for
+from support.products import FAST, action, bundle_tests, destroy_and_check, launch_until_ready, run
 
 REPLICAS = [f"pg-replica{i}" for i in (1, 2)]
 PSQL = "/usr/lib/postgresql/15/bin/psql"
@@ -35,6 +35,9 @@ def test_postgresql_replicates_detects_a_dead_server_and_is_destroyed(server_fac
     rows = sql(docker_client, server, dn, "pg-primary",
                "SELECT application_name || ' ' || state FROM pg_stat_replication ORDER BY 1")
     assert rows.splitlines() == [f"{r} streaming" for r in REPLICAS]
+
+    # The bundle's own proof workload (its tests/, as `bdp products test` runs them).
+    bundle_tests(server, dn, REPO / "products" / "postgresql" / "15")
 
     # A row written on the primary is read on every replica (which refuse writes).
     sql(docker_client, server, dn, "pg-primary",

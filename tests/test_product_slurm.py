@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from support.products import FAST, action, destroy_and_check, launch_until_ready, run
+from support.common import REPO
+from support.products import FAST, action, bundle_tests, destroy_and_check, launch_until_ready, run
 
 SIZE = 2
 MEM = 320
@@ -32,6 +33,9 @@ def test_slurm_cluster_runs_jobs_detects_a_dead_slurmd_and_is_destroyed(server_f
     # slurm.conf took each node's size from the launch options (0.5 core counts as 1 CPU).
     code, out = run(docker_client, server, dn, "controller", ["scontrol", "show", "node", COMPUTES[0]])
     assert f"RealMemory={MEM} " in out and "CPUTot=1 " in out, out
+
+    # The bundle's own proof workload (its tests/, as `bdp products test` runs them).
+    bundle_tests(server, dn, REPO / "products" / "slurm" / "22.05")
 
     # srun across every compute node prints each one's name.
     code, out = run(docker_client, server, dn, "controller", ["srun", "-N", str(SIZE), "hostname"])

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from support.products import API, FAST, action, destroy_and_check, launch_until_ready, run
+from support.common import REPO
+from support.products import API, FAST, action, bundle_tests, destroy_and_check, launch_until_ready, run
 
 BUNDLE = Path(__file__).resolve().parent.parent / "products" / "spark" / "4.3.0"
 WORKERS = ["spark-worker1", "spark-worker2"]
@@ -61,6 +62,9 @@ def test_spark_runs_sparkpi_detects_a_dead_worker_and_is_destroyed(server_factor
     alive = [w for w in master["workers"] if w["state"] == "ALIVE"]
     assert sorted(w["host"] for w in alive) == sorted(addresses[w] for w in WORKERS), alive
     assert all(w["cores"] == 1 and w["memory"] == 1024 - 256 for w in alive), alive
+
+    # The bundle's own proof workload (its tests/, as `bdp products test` runs them).
+    bundle_tests(server, dn, REPO / "products" / "spark" / "4.3.0")
 
     # SparkPi, submitted as a user on the master would (spark-defaults.conf names the master).
     code, out = run(docker_client, server, dn, "spark-master", ["spark-submit", PI, "4"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from api.catalog import options as opts
-from api.catalog import template
+from api.catalog import playbook, template
 from api.catalog.product import (
     ORCHESTRATOR_DIRS,
     TEMPLATE_FILES,
@@ -23,6 +23,7 @@ from api.catalog.product import (
     check_orchestrator,
     check_template,
 )
+from api.core.digest import tree_digest
 from api.core.errors import DomainError
 from api.core.models import Product, State, db
 
@@ -46,6 +47,7 @@ class Bundle:
     orchestrator: bytes | None = None
     orchestrator_format: str = "yaml"
     image: str = ""
+    image_hash: str = ""  # of image/ (api/core/digest.py): a launch tells an image older than it
     format: int = 1
     digest: str = field(default="")
 
@@ -104,9 +106,10 @@ def load_bundle(path: Path) -> Bundle:
             b.orchestrator, b.orchestrator_format = (path / "playbook.yml").read_bytes(), "yaml"
     if (path / "image" / "Dockerfile").exists():
         b.image = f"bdp/{name}:{version}"
+        b.image_hash = tree_digest(path / "image")
     h = hashlib.sha256()
     for part in (name, version, b.description, b.logo_url, json.dumps(b.options, sort_keys=True),
-                 b.template or "", b.template_format, b.orchestrator_format, b.image):
+                 b.template or "", b.template_format, b.orchestrator_format, b.image, b.image_hash):
         h.update(part.encode() + b"\0")
     h.update(b.orchestrator or b"")
     b.digest = h.hexdigest()
@@ -146,13 +149,14 @@ def sync_bundle(b: Bundle) -> str:
         if b.orchestrator is not None:
             check_orchestrator(b.orchestrator, "application/gzip" if b.orchestrator_format == "tar.gz"
                                else "application/yaml")
+            playbook.check_runnable(b.orchestrator, b.orchestrator_format)
         check_name(b.name, "name")
         check_name(b.version, "version")
     except DomainError as e:
         raise _load_error(b.path, e) from None
     fields = dict(description=b.description, logo_url=b.logo_url, options=doc, template=b.template,
                   template_format=b.template_format, orchestrator=b.orchestrator,
-                  orchestrator_format=b.orchestrator_format, image=b.image)
+                  orchestrator_format=b.orchestrator_format, image=b.image, image_hash=b.image_hash)
     with db.atomic():
         if product is None:
             Product.create(name=b.name, version=b.version, **fields)

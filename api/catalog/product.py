@@ -14,7 +14,7 @@ import yaml
 from peewee import fn
 
 from api.catalog import options as opts
-from api.catalog import template
+from api.catalog import playbook, template
 from api.core import status
 from api.core.config import API_PREFIX
 from api.core.errors import Conflict, Invalid, NotFound
@@ -73,6 +73,14 @@ def check_name(value, field: str) -> str:
         raise Invalid(f"{field} {value!r} must be 1-63 letters, digits, '.', '_' or '-', "
                       "starting with a letter or digit", field=field)
     return value
+
+
+def check_image(image: str, product: Product) -> str:
+    """A product's own node image is bdp/<name>:<version> (what the bundle's image/ builds)."""
+    own = f"bdp/{product.name}:{product.version}"  # as bundle.load_bundle names it
+    if image not in ("", own):
+        raise Invalid(f"image must be {own} (the bundle's image/ directory builds it) or empty", field="image")
+    return image
 
 
 def check_logo_url(url: str) -> str:
@@ -183,9 +191,15 @@ def create(name: str, version: str, description: str = "", logo_url: str = "",
 
 
 def update(product: Product, *, description=None, logo_url=None, options=None, template_text=None,
-           template_format=None) -> Product:
+           template_format=None, image=None, image_hash=None) -> Product:
     """Change several parts at once; the template is checked against the options in force."""
     fields: dict = {}
+    if image is not None:
+        fields["image"] = check_image(image, product)
+    if image_hash is not None:
+        if not re.fullmatch(r"[0-9a-f]{64}|", image_hash):
+            raise Invalid("image_hash must be a sha256 hex digest (of the bundle's image/)", field="image_hash")
+        fields["image_hash"] = image_hash
     if description is not None:
         fields["description"] = description
     if logo_url is not None:
@@ -209,6 +223,7 @@ def update(product: Product, *, description=None, logo_url=None, options=None, t
 
 def set_orchestrator(product: Product, data: bytes, content_type: str) -> None:
     stored, fmt = check_orchestrator(data, content_type)
+    playbook.check_runnable(stored, fmt)
     _touch(product, orchestrator=stored, orchestrator_format=fmt)
     product.orchestrator_size = len(stored)
 

@@ -13,9 +13,10 @@ import os
 import sys
 
 COMMAND_MODULES = [
-    "api.cli.server",  # server, api, framework, orchestrator, users, tokens, products load
+    "api.cli.server",  # server, api, framework, orchestrator, users, tokens
     "api.engines.images",  # images build
     "api.cli.products",  # products list, products show
+    "api.cli.authoring",  # products lint, render, load, test
     "api.cli.clusters",  # launch, clusters, destroy
     "api.cli.access",  # login, ssh, keys
 ]

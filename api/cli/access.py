@@ -1,13 +1,14 @@
 """`bdp login|ssh|keys`: how a user gets in, to the platform and to their nodes.
 
 Owns signing in (saving the URL and token), the user's SSH public keys, and `ssh` into a
-node with the client's own known_hosts file.
+node with a known_hosts file of the cluster's own (~/.config/bdp/known_hosts.d/).
 """
 from __future__ import annotations
 
 import argparse
 import getpass
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -59,8 +60,9 @@ def cmd_ssh(args) -> int:
     eth0 = next((n for n in nets if n.get("device") == "eth0"), nets[0] if nets else {})
     if not eth0.get("address"):
         raise ClientError(f"node {args.node} has no address yet (status {node.get('status')})")
+    view = api.get(path)
     argv = ["ssh", "-o", "StrictHostKeyChecking=accept-new",
-            "-o", f"UserKnownHostsFile={known_hosts_path()}"]
+            "-o", f"UserKnownHostsFile={known_hosts_path(view.get('dn') or path, view.get('created', ''))}"]
     if args.identity:
         argv += ["-i", args.identity]
     argv.append(f"root@{eth0['address']}")
@@ -73,12 +75,14 @@ def cmd_ssh(args) -> int:
     return 0  # not reached
 
 
-def known_hosts_path() -> Path:
-    """Node addresses are reused by later clusters with new host keys; keeping them apart
-    from ~/.ssh/known_hosts spares the user a scary (and here meaningless) warning."""
-    path = config_path().parent / "known_hosts"
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return path
+def known_hosts_path(dn: str, created: str) -> Path:
+    """One known_hosts file per cluster (dn and creation time: a later cluster with the
+    same dn is another file). A later cluster that reuses a node's address comes with new
+    host keys; in one shared file that would be "REMOTE HOST IDENTIFICATION HAS CHANGED"."""
+    folder = config_path().parent / "known_hosts.d"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{dn.removeprefix('clusters/')}@{created}")
+    return folder / name
 
 
 def cmd_keys_list(args) -> int:

@@ -43,6 +43,10 @@ def cmd_launch(args) -> int:
     if not uri:
         raise ClientError(f"the API accepted the launch but named no cluster: {body}")
     ref = short_dn(uri)
+    if args.quiet:  # for scripts: CLUSTER=$(bdp launch ... -q --wait)
+        code = wait_quietly(api, "/clusters/" + ref, {"ready"}, args.timeout) if args.wait else 0
+        print(ref)
+        return code
     if args.json and not args.wait:
         print_json(body)
         return 0
@@ -54,6 +58,22 @@ def cmd_launch(args) -> int:
 
 
 # --- watching ---------------------------------------------------------------------------
+
+def wait_quietly(api: APIClient, path: str, until: set[str], timeout: float) -> int:
+    """Wait for a status in `until` printing nothing; a failure's reason goes to stderr."""
+    deadline = time.monotonic() + timeout
+    while True:
+        c = api.get(path)
+        if c.get("status") in until:
+            return 0
+        if c.get("status") == "failed":
+            print(f"error: {short_dn(path)} failed: {c.get('reason', '')}", file=sys.stderr)
+            return 1
+        if time.monotonic() > deadline:
+            print(f"error: {short_dn(path)} is still {c.get('status')} after {timeout:g}s", file=sys.stderr)
+            return 1
+        time.sleep(1)
+
 
 def watch(api: APIClient, path: str, until: set[str], timeout: float, as_json: bool = False,
           gone_ok: bool = False) -> int:
@@ -339,6 +359,8 @@ def register_launch(subparsers) -> None:
                    help="an option (repeatable), e.g. -o size=3")
     p.add_argument("--wait", action="store_true", help="watch the cluster until it is ready or failed")
     p.add_argument("--timeout", type=float, default=1800, help="seconds --wait waits (default 1800)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only the cluster (e.g. admin/hello/1.0.0/3), for scripts")
     json_flag(p)
     p.set_defaults(func=command(cmd_launch))
 

@@ -1,13 +1,12 @@
-"""`bdp server|api|framework|orchestrator|users|tokens|products load`.
+"""`bdp server|api|framework|orchestrator|users|tokens`.
 
 `bdp server` runs the API and both controllers in one process; `bdp api`,
 `bdp framework` and `bdp orchestrator` run them apart (against one PostgreSQL).
-`users` and `tokens` act on the database directly; `products load` goes through the
-running API like any other client.
+`users` and `tokens` act on the database directly (`products load` is the author's,
+api/cli/authoring.py, and goes through the running API like any other client).
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -196,76 +195,6 @@ def cmd_tokens_create(args) -> int:
     return 0
 
 
-def _client_token(args) -> str | None:
-    if args.token or os.environ.get("BDP_TOKEN"):
-        return args.token or os.environ["BDP_TOKEN"]
-    if os.environ.get("BDP_ADMIN_TOKEN"):
-        return os.environ["BDP_ADMIN_TOKEN"]
-    path = _settings(args).data_dir / "admin.token"
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
-
-
-def _error_line(response) -> str:
-    try:
-        body = response.json()
-        return f"{body.get('status')} {body.get('message')}" + (
-            f" (field {body['field']})" if body.get("field") else "")
-    except ValueError:
-        return f"{response.status_code} {response.text[:200]}"
-
-
-def cmd_products_load(args) -> int:
-    """POST each bundle (or PATCH it when it exists), then PUT its orchestrator."""
-    import httpx
-
-    from api.catalog.bundle import find_bundles, load_bundle
-    from api.core.config import API_PREFIX
-    url = (args.url or os.environ.get("BDP_URL") or "http://127.0.0.1:5000").rstrip("/")
-    token = _client_token(args)
-    if not token:
-        print("bdp: no token: set BDP_TOKEN or pass --token", file=sys.stderr)
-        return 2
-    paths = find_bundles(args.dir)
-    if not paths:
-        print(f"bdp: no product bundle (product.yml) under {args.dir}", file=sys.stderr)
-        return 1
-    failed = 0
-    with httpx.Client(base_url=url + API_PREFIX, headers={"x-auth-token": token}, timeout=120) as http:
-        for path in paths:
-            try:
-                b = load_bundle(path)
-            except ValueError as e:
-                print(f"{path}: {e}", file=sys.stderr)
-                failed += 1
-                continue
-            parts = {"description": b.description, "logo_url": b.logo_url, "template": b.template,
-                     "template_format": b.template_format, "options": b.options}
-            parts = {k: v for k, v in parts.items() if v is not None}
-            try:
-                r = http.post("/products", json={"name": b.name, "version": b.version, **parts})
-                action = "created"
-                if r.status_code == 409:
-                    r = http.patch(f"/products/{b.name}/{b.version}", json=parts)
-                    action = "updated"
-                if r.status_code >= 400:
-                    raise RuntimeError(_error_line(r))
-                if b.orchestrator is not None:
-                    ctype = "application/gzip" if b.orchestrator_format == "tar.gz" else "application/yaml"
-                    r = http.put(f"/products/{b.name}/{b.version}/orchestrator", content=b.orchestrator,
-                                 headers={"Content-Type": ctype})
-                    if r.status_code >= 400:
-                        raise RuntimeError("orchestrator: " + _error_line(r))
-            except (RuntimeError, httpx.HTTPError) as e:
-                print(f"{b.name} {b.version}: failed: {e}", file=sys.stderr)
-                failed += 1
-                continue
-            print(f"{b.name} {b.version}: {action}")
-    return 1 if failed else 0
-
-
 def _data_dir_arg(p) -> None:
     p.add_argument("--data-dir", help="data directory (default: $BDP_DATA_DIR or ~/.local/share/bdp)")
 
@@ -308,14 +237,3 @@ def register(subparsers) -> None:
     p.add_argument("--name", dest="token_name", default="", help="a label for the token")
     _data_dir_arg(p)
     p.set_defaults(func=cmd_tokens_create)
-
-    # `products` is shared with api.cli.products (list/show): whoever comes first creates it.
-    products = subparsers.choices.get("products") or subparsers.add_parser("products", help="the product catalog")
-    sub = next((a for a in products._actions if isinstance(a, argparse._SubParsersAction)), None) \
-        or products.add_subparsers(dest="products_command", metavar="COMMAND")
-    p = sub.add_parser("load", help="register or update every product bundle under DIR through the API")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--url", help="API URL (default: $BDP_URL or http://127.0.0.1:5000)")
-    p.add_argument("--token", help="token (default: $BDP_TOKEN, $BDP_ADMIN_TOKEN or DATA_DIR/admin.token)")
-    _data_dir_arg(p)
-    p.set_defaults(func=cmd_products_load)

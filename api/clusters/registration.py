@@ -123,6 +123,21 @@ def _transaction():
     return db.atomic()
 
 
+def preview(user: User, product: Product, given) -> dict:
+    """What a launch with `given` would register, without registering anything (the
+    `helm template` of a product): the checked options and the rendered document, with
+    the next cluster id of this user and product."""
+    if not product.template:
+        raise Conflict(f"product {product.name} {product.version} has no template yet; "
+                       "PUT one to .../template first", field="template")
+    values = opts.merge(product.options, given)
+    seq = _next_seq(user, product)
+    doc, checked, _networks_found = _render(product, values, user, seq)
+    return {"cluster": f"{API_PREFIX}/clusters/{user.name}/{product.name}/{product.version}/{seq}",
+            "options": values, "document": doc,
+            "nodes": len(checked.nodes), "services": len(checked.services)}
+
+
 def launch(platform, user: User, product: Product, given) -> tuple[str, int, int]:
     """Register a cluster of `product` for `user`; returns its URI, id (seq) and job id."""
     if not product.template:

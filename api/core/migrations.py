@@ -22,7 +22,19 @@ def _initial(database) -> None:
     database.create_tables(ALL_MODELS)
 
 
-STEPS = [_initial]
+def _product_image_hash(database) -> None:
+    """Product.image_hash: the image/ directory a product was loaded with."""
+    from playhouse.migrate import SchemaMigrator
+    from playhouse.migrate import migrate as apply
+
+    from api.core.models import Product
+    columns = {c.name for c in database.get_columns(Product._meta.table_name)}
+    if "image_hash" not in columns:
+        apply(SchemaMigrator.from_database(database).add_column(
+            Product._meta.table_name, "image_hash", Product.image_hash))
+
+
+STEPS = [_initial, _product_image_hash]
 MIGRATION_LOCK = 0x62647001  # any constant shared by every bdp process
 
 

@@ -71,6 +71,7 @@ class Product(BaseModel):
     orchestrator = BlobField(null=True)  # playbook YAML, or a tar.gz bundle
     orchestrator_format = CharField(default="yaml")  # "yaml" | "tar.gz"
     image = CharField(default="")  # docker image to build for this product, "" = none
+    image_hash = CharField(default="")  # files hash of the bundle's image/ when loaded
     created = DateTimeField(default=utcnow)
     updated = DateTimeField(default=utcnow)
 

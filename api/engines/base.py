@@ -134,5 +134,10 @@ class Engine(ABC):
         themselves."""
         return True
 
+    def image_digest(self, image: str) -> str | None:
+        """What the image was built from (IMAGES: the files hash of its build context), to
+        tell an image older than its product bundle; None when unknown."""
+        return None
+
     def close(self) -> None:
         """Let go of connections and background threads."""

@@ -271,6 +271,10 @@ class DockerEngine(Engine):
         from api.engines.images import image_exists
         return image_exists(image, self.client)
 
+    def image_digest(self, image: str) -> str | None:
+        from api.engines.images import image_files_hash
+        return image_files_hash(image, self.client)
+
     def remove_container(self, container_id: str) -> None:
         try:
             self.client.api.remove_container(container_id, force=True, v=True)

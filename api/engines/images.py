@@ -27,7 +27,6 @@ import contextlib
 import fcntl
 import glob
 import hashlib
-import json
 import os
 import re
 import subprocess
@@ -38,9 +37,12 @@ from pathlib import Path
 import docker
 from docker.errors import DockerException, ImageNotFound
 
+from api.core.digest import feed_tree, tree_digest
+
 BASE_IMAGE = "bdp/base:bookworm"
 ROOTFS_IMAGE = "bdp/debian:bookworm"
 HASH_LABEL = "org.bdp.context-hash"
+FILES_LABEL = "org.bdp.files-hash"  # files_hash of the build context alone
 BASE_CONTEXT = Path(__file__).parent / "data" / "base-image"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BUILD_TIMEOUT = 3600  # seconds; a silent RUN step (apt, pip) must not trip the socket timeout
@@ -89,21 +91,12 @@ def _from_images(dockerfile: Path) -> list[str]:
 
 
 def context_hash(context_dir, client=None, buildargs=None) -> str:
-    """Hash of everything a build depends on: every file of the context (path, mode,
-    content), the build args, and the ids of the local FROM images, so a rebuilt base
-    also rebuilds the images on top of it."""
+    """Hash of everything a build depends on: the context's files and build args
+    (`files_hash`), and the ids of the local FROM images, so a rebuilt base also rebuilds
+    the images on top of it."""
     root = Path(context_dir)
     h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if "__pycache__" not in p.parts):
-        rel = path.relative_to(root).as_posix()
-        if path.is_symlink():
-            h.update(f"L {rel} {os.readlink(path)}\n".encode())
-        elif path.is_file():
-            h.update(f"F {rel} {path.stat().st_mode & 0o777:o}\n".encode())
-            h.update(hashlib.sha256(path.read_bytes()).digest())
-        elif path.is_dir():
-            h.update(f"D {rel}\n".encode())
-    h.update(json.dumps(buildargs or {}, sort_keys=True).encode())
+    feed_tree(h, root, buildargs)  # as files_hash, continued: images built before keep their hash
     c = _client(client)
     for ref in _from_images(root / "Dockerfile"):
         try:
@@ -111,6 +104,19 @@ def context_hash(context_dir, client=None, buildargs=None) -> str:
         except ImageNotFound:
             h.update(f"FROM {ref} -\n".encode())
     return h.hexdigest()
+
+
+def files_hash(context_dir, buildargs=None) -> str:
+    """What the bundle's image/ directory is (no engine needed): a product records it when
+    loaded, an image carries it from its build, and a launch compares the two."""
+    return tree_digest(context_dir, buildargs)
+
+
+def image_files_hash(tag: str, client=None) -> str | None:
+    try:
+        return (_client(client).images.get(tag).labels or {}).get(FILES_LABEL)
+    except ImageNotFound:
+        return None
 
 
 def _cached_image(tag: str, digest: str, client):
@@ -141,7 +147,8 @@ def build_image(context_dir, tag: str, client=None, log=print, buildargs=None) -
         try:
             for chunk in client.api.build(
                 path=str(context_dir), tag=tag, buildargs=buildargs,
-                labels={HASH_LABEL: digest}, network_mode="host",
+                labels={HASH_LABEL: digest, FILES_LABEL: files_hash(context_dir, buildargs)},
+                network_mode="host",
                 rm=True, forcerm=True, decode=True, timeout=BUILD_TIMEOUT,
             ):
                 for line in str(chunk.get("stream", "")).splitlines():

@@ -54,10 +54,11 @@ class Launcher:
     # ------------------------------------------------------------------ images
     def ensure_image(self, cluster: Cluster, image: str) -> None:
         """Build the node image if the engine lacks it; Permanent when it cannot be had."""
-        if image in self._images_ok or Capability.IMAGES not in self.engine.capabilities:
+        if Capability.IMAGES not in self.engine.capabilities:
             return
         from api.engines import images
-        if self.engine.has_image(image):
+        if image in self._images_ok or self.engine.has_image(image):
+            self._say_if_stale(cluster, image)  # every launch: a bundle may change meanwhile
             self._images_ok.add(image)
             return
         build = None
@@ -80,6 +81,18 @@ class Launcher:
             raise Permanent(f"building image {image} failed: {exc}") from None
         st.record(cluster.id, COMPONENT, f"built image {image} in {time.monotonic() - started:.0f}s")
         self._images_ok.add(image)
+
+    def _say_if_stale(self, cluster: Cluster, image: str) -> None:
+        """An image built from another image/ than the product's bundle was loaded with
+        (a Dockerfile edited after the build) is used as it is, but the events say so."""
+        product = cluster.product
+        if image != product.image or not product.image_hash:
+            return
+        built_from = self.engine.image_digest(image)
+        if built_from and built_from != product.image_hash:
+            st.record(cluster.id, COMPONENT, f"image {image} is older than the {product.name} "
+                      f"{product.version} bundle (its image/ changed since the build); this launch "
+                      "uses it as it is: rebuild it with `bdp products load DIR --build`", level="warning")
 
     def _bundle_dir(self, cluster: Cluster, name: str, version: str) -> Path | None:
         from api.engines.images import product_image_tag

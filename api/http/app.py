@@ -15,6 +15,7 @@ log = logging.getLogger("bdp.api")
 ROUTE_MODULES = [
     "api.http.resources.health",
     "api.http.resources.products",
+    "api.http.resources.render",  # POST .../render: a launch's document, nothing registered
     "api.http.resources.clusters",
     "api.http.resources.queue",
     "api.http.resources.users",

@@ -34,6 +34,8 @@ class ProductPatch(Strict):
     options: dict[str, Any] | None = None
     template: str | None = None
     template_format: Literal["json", "yaml"] | None = None
+    image: str | None = None  # the product's node image, bdp/<name>:<version> ("" for none)
+    image_hash: str | None = None  # what its image/ directory was (bdp products load sends it)
 
 
 class LogoURL(Strict):
@@ -102,6 +104,14 @@ class LaunchAccepted(BaseModel):
     queue: str
     id: int
     status: str
+
+
+class RenderPreview(BaseModel):
+    cluster: str  # the URI a launch now would get
+    options: dict[str, Any]
+    document: dict[str, Any]
+    nodes: int
+    services: int
 
 
 class ClusterView(BaseModel):

@@ -3,28 +3,25 @@ inventory), an environment built for the run, lease renewal while it runs, and t
 `Run` row that keeps its output and per-task events."""
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import signal
 import sys
-import tarfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from api.catalog.playbook import SHARED_ROLES, write_project
 from api.clusters.keys import private_key_path
 from api.core import lease
 from api.core import status as st
-from api.core.config import REPO_ROOT
 from api.core.models import Cluster, Node, Product, Run, utcnow
 from api.core.status import RunStatus
 from api.orchestrator.inventory import registry_inventory
 from api.orchestrator.results import failure_reason, is_playbook_error, task_event
 
-SHARED_ROLES = REPO_ROOT / "roles"
 STATUS_SSH_TIMEOUT = 10.0
 
 
@@ -204,30 +201,3 @@ def kill_run_processes(private: Path) -> int:
         except (OSError, ProcessLookupError):  # gone meanwhile, or not ours to read
             continue
     return killed
-
-
-def write_project(product, project: Path, products_dir: Path) -> None:
-    """The product's orchestrator as an ansible-runner project directory.
-
-    Product.orchestrator holds a playbook (YAML) or a tar.gz bundle (playbook.yml,
-    roles/, files/); without one, the bundle directory products/<name>/<version>/ is used.
-    """
-    if product.orchestrator:
-        data = bytes(product.orchestrator)
-        if product.orchestrator_format == "tar.gz":
-            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-                # The "data" filter refuses absolute paths, links out of the tree and devices.
-                tar.extractall(project, filter="data")
-            if not (project / "playbook.yml").exists():
-                raise RuntimeError("the orchestrator bundle has no playbook.yml")
-        else:
-            (project / "playbook.yml").write_bytes(data)
-        return
-    source = Path(products_dir) / product.name / product.version
-    if not (source / "playbook.yml").exists():
-        raise RuntimeError(f"product {product.name} {product.version} has no playbook "
-                           f"(PUT .../orchestrator, or {source}/playbook.yml)")
-    shutil.copy2(source / "playbook.yml", project / "playbook.yml")
-    for sub in ("roles", "files", "templates"):
-        if (source / sub).is_dir():
-            shutil.copytree(source / sub, project / sub, dirs_exist_ok=True)

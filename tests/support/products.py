@@ -65,3 +65,24 @@ def destroy_and_check(http, docker_client, server, path: str, dn: str) -> None:
     wait_status(http, path, {"destroyed"}, timeout=180)
     left = docker_client.containers.list(all=True, filters={"label": [platform_label(server), f"{LABEL_DN}={dn}"]})
     assert left == [], f"containers left after destroy: {[c.name for c in left]}"
+
+
+def bundle_tests(server, dn: str, bundle) -> str:
+    """`bdp products test BUNDLE --cluster DN`: the bundle's own tests/ (its proof workload)
+    against a live cluster, reaching the nodes with the platform's key of that cluster.
+    Returns the command's output; a failing test fails the caller's test."""
+    import os
+    import subprocess
+    import sys
+
+    from support.common import ADMIN_TOKEN, REPO
+    keys = server.data_dir / "keys"
+    key = next(p.with_suffix("") for p in keys.glob("*.pub") if p.read_text().strip().endswith(f" bdp-{dn}"))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BDP_")},
+           "BDP_URL": server.url, "BDP_TOKEN": ADMIN_TOKEN, "BDP_CONFIG": str(server.data_dir / "cli.json")}
+    done = subprocess.run([sys.executable, "-m", "api.cli", "products", "test", str(bundle), "--cluster",
+                           dn.removeprefix("clusters/"), "--identity", str(key)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0 and "FAIL" not in done.stdout, done.stdout + done.stderr
+    assert "PASS tests/" in done.stdout, done.stdout
+    return done.stdout

@@ -101,7 +101,8 @@ class VersionResource:
         body = req.context.json
         product = catalog.update(catalog.get(name, version), description=body.description,
                                  logo_url=body.logo_url, options=body.options, template_text=body.template,
-                                 template_format=body.template_format)
+                                 template_format=body.template_format, image=body.image,
+                                 image_hash=body.image_hash)
         resp.media = catalog.view(product)
 
     def on_delete(self, req, resp, name, version):
