@@ -44,7 +44,8 @@ MINIMAL = """{
 }
 """
 
-PLAYBOOK = "- hosts: all\n  gather_facts: false\n  tasks:\n    - ping:\n      tags: [start]\n"
+# The seed's orchestrator script, with the four tags the platform runs (PUT refuses it otherwise).
+PLAYBOOK = "- hosts: all\n  gather_facts: false\n  tasks:\n    - ping:\n      tags: [start, stop, restart, status]\n"
 
 
 def dummy_engine() -> list[str]:
