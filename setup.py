@@ -15,7 +15,14 @@ setup(
         "pyyaml>=6",
         "pydantic>=2.6",
         "spectree>=1.2",
-        "waitress>=3",
+        # The API server (issue 13): uvicorn serves the ASGI app, so event streams hold no
+        # thread each; a2wsgi hands the Falcon WSGI app the other requests; httptools and
+        # uvloop are uvicorn's fast parser and loop; orjson encodes answers.
+        "uvicorn>=0.30",
+        "httptools>=0.6",
+        "uvloop>=0.19",
+        "a2wsgi>=1.10",
+        "orjson>=3.10",
         "httpx>=0.27",
         "docker>=7.1",
         "ansible-core>=2.19",  # its trust model keeps inventory-plugin strings from being templated
@@ -28,8 +35,13 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "pytest-timeout>=2.3", "playwright>=1.40",
+                 "pytest-xdist>=3.5",  # make test: workers overlap the tests' waits on 2 cores
                  "molecule>=25",  # molecule/: scenarios of the shared roles
-                 "ruff>=0.6"],  # tests/test_layout.py: pyflakes and import order
+                 "ruff>=0.6",  # tests/test_layout.py: pyflakes and import order
+                 # tests/test_openapi_fuzz.py: fuzzes the API against /openapi.json. Pinned:
+                 # its checks and CLI change between releases.
+                 "schemathesis==4.32.5",
+                 "pyinstrument>=4.6"],  # bench/profile_get.py: where a cluster GET spends its time
     },
     entry_points={"console_scripts": ["bdp = api.cli:main"]},
 )

@@ -19,7 +19,8 @@ class Platform:
         self.database = open_database(self.settings.db_url)
         # Set by the API after it registers or changes a cluster so that in-process
         # controllers act at once instead of waiting for their next poll.
-        self._wake = {"framework": threading.Event(), "orchestrator": threading.Event()}
+        self._wake = {"framework": threading.Event(), "orchestrator": threading.Event(),
+                      "operations": threading.Event()}
 
     @cached_property
     def engine(self):

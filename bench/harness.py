@@ -53,8 +53,10 @@ class ControllerBench:
         self.framework._prepare()  # hosts and networks, as a running server has them
         controllers = [self.framework]
         if orchestrator:
+            from api.orchestrator.operations import Operations
             self.orchestrator = Orchestrator(self.platform)
-            controllers.append(self.orchestrator)
+            self.operations = Operations(self.platform)
+            controllers += [self.orchestrator, self.operations]
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=c.run, args=(self.stop,), daemon=True)
                         for c in controllers]

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 # docker.io comes with its recommends (cgroupfs-mount, apparmor, ...), as it was tested;
 # the rest without, to stay small (chromium's recommends alone are hundreds of MB).
 with_recommends=(docker.io)
-without_recommends=(debootstrap iptables postgresql openssh-client python3-venv docker-compose chromium)
+# iproute2 and util-linux (ip, bridge, nsenter, unshare) build the test hosts (scripts/testhosts.sh),
+# openssl their TLS certificates.
+without_recommends=(debootstrap iptables iproute2 util-linux procps openssl postgresql openssh-client python3-venv docker-compose chromium)
 
 missing_of() {
   for p in "$@"; do

@@ -18,10 +18,23 @@ from pathlib import Path
 
 import pytest
 
+# Every answer is checked against its response model in tests (api/http/openapi.py);
+# servers the tests start inherit it.
+os.environ.setdefault("BDP_CHECK_RESPONSES", "1")
+
 from support.common import ADMIN_TOKEN, REPO, exec_in, free_port, wait_for, wait_status  # noqa: F401
 from support.server import ServerProcess, remove_platform_containers  # noqa: F401
+from support.testhosts import TestHosts
 
-DOCKER_FIXTURES = {"docker_client", "server_factory", "bystander"}
+DOCKER_FIXTURES = {"docker_client", "server_factory", "testhosts", "bystander"}
+# `make test` runs the suite on several pytest-xdist workers (--dist loadgroup). Tests that
+# share a costly session fixture run on one worker, so it is made once: the bystander
+# platform with its live Slurm cluster; molecule scenarios share their instances' names;
+# the three namespace hosts (testhosts), with the tests that build hosts of their own,
+# whose `up` would otherwise race theirs for the same free /24.
+XDIST_GROUPS = {"bystander": "products", "testhosts": "multihost"}
+XDIST_MODULES = {"test_orchestrator_molecule": "molecule", "test_testhosts": "multihost",
+                 "test_hosts": "multihost"}
 
 
 NO_DOCKER = "unix:///nonexistent/unit-tests-have-no-docker.sock"
@@ -35,8 +48,13 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if DOCKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        names = set(getattr(item, "fixturenames", ()))
+        if DOCKER_FIXTURES & names:
             item.add_marker(pytest.mark.docker)
+        group = XDIST_MODULES.get(item.path.stem)
+        group = next((g for f, g in XDIST_GROUPS.items() if f in names), group)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +86,20 @@ def client(platform):
     return testing.TestClient(create_app(platform), headers={"x-auth-token": ADMIN_TOKEN})
 
 
+@pytest.fixture
+def three_hosts(platform):
+    """Three registered hosts in the registry only (no engine behind them), 4 cpus, 8 GB
+    and 4 disks each: placement and views across hosts without Docker."""
+    from api.core.models import Disk, Host
+    made = []
+    for name in ("node-a", "node-b", "node-c"):
+        host = Host.create(name=name, url=f"tcp://192.0.2.{len(made) + 11}:2375", cpus=4, mem=8192)
+        for d in range(4):
+            Disk.create(host=host, name=f"d{d}", path=f"/srv/{name}/d{d}")
+        made.append(host)
+    return made
+
+
 @pytest.fixture(scope="session")
 def docker_client():
     import docker
@@ -90,6 +122,20 @@ def server_factory(tmp_path, docker_client):
         server.stop()
     for server in started:
         remove_platform_containers(docker_client, server.data_dir)
+
+
+@pytest.fixture(scope="session")
+def testhosts():
+    """Three real Docker hosts for the session (scripts/testhosts.sh): network namespaces
+    with their own dockerd on one L2 segment. Torn down at the end, even after failures,
+    leaving no namespace, daemon, mount or cgroup."""
+    # One set per pytest-xdist worker, should the suite run on several: their own names.
+    hosts = TestHosts(prefix="bdpth" + os.environ.get("PYTEST_XDIST_WORKER", "").replace("gw", "w"))
+    try:
+        hosts.up(3)
+        yield hosts
+    finally:
+        hosts.down()
 
 
 @pytest.fixture(scope="session")
@@ -132,3 +178,20 @@ def postgres_url(tmp_path_factory):
     subprocess.run([*as_pg, str(bindir / "pg_ctl"), "-D", str(datadir), "-m", "immediate", "stop"],
                    capture_output=True)
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_database(postgres_url):
+    """A database of its own in the session's PostgreSQL (dropped afterwards): the
+    session's `bdp` database holds other tests' rows."""
+    import uuid
+
+    import psycopg2
+    name = f"bdp_t_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(postgres_url)
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {name}")
+    yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    admin.cursor().execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+

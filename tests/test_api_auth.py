@@ -7,7 +7,9 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 
+from api.core import auth
 from support.common import ADMIN_TOKEN, REPO
 from support.rest import P, add_product, add_user, as_user, ensure_networks, error
 
@@ -22,8 +24,26 @@ def test_no_token_bad_token_and_expired_token_are_401(client):
     assert client.simulate_get(f"{P}/products", headers=as_user(token)).status_code == 200
     Token.update(expires=dt.datetime(2000, 1, 1)).where(
         Token.digest == hashlib.sha256(token.encode()).hexdigest()).execute()
+    auth.forget_tokens()  # the row changed behind the API's back (its cache: next test)
     r = client.simulate_get(f"{P}/products", headers=as_user(token))
     assert r.status_code == 401 and "expired" in error(r)["message"]
+
+
+def test_a_token_removed_by_another_process_stops_working_within_the_cache_time(client, monkeypatch):
+    """The API caches tokens for a few seconds (api/core/auth.py); a revocation made
+    through this API takes effect at once, one made elsewhere within CACHE_SECONDS."""
+    from api.core.models import Token
+    monkeypatch.setattr(auth, "CACHE_SECONDS", 0.3)
+    token = add_user(client, "dora")
+    assert client.simulate_get(f"{P}/products", headers=as_user(token)).status_code == 200
+    Token.delete().where(Token.digest == hashlib.sha256(token.encode()).hexdigest()).execute()
+    time.sleep(0.4)
+    assert client.simulate_get(f"{P}/products", headers=as_user(token)).status_code == 401
+    other = add_user(client, "ed")
+    assert client.simulate_get(f"{P}/products", headers=as_user(other)).status_code == 200
+    tokens = client.simulate_get(f"{P}/users/ed/tokens").json["tokens"]
+    client.simulate_delete(f"{P}/users/ed/tokens/{tokens[0]['id']}")  # through the API: at once
+    assert client.simulate_get(f"{P}/products", headers=as_user(other)).status_code == 401
 
 
 def test_no_spelling_of_a_path_skips_authentication(client):

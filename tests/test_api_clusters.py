@@ -29,13 +29,15 @@ def test_launch_registers_nodes_disks_networks_and_services(demo):
     assert (n1["status"], n1["cpu"], n1["mem"], n1["tags"], n1["check_ports"]) == ("queued", 0.5, 256, ["master"], [22])
     assert n1["disks"] == [{"name": "disk1", "destination": "/data/1", "mode": "rw", "type": "sata",
                             "disk": None, "path": None}]
-    assert n1["networks"] == [{"device": "eth0", "networkname": "admin", "type": "dynamic", "address": None}]
+    assert n1["networks"] == [{"device": "eth0", "networkname": "admin", "type": "dynamic", "address": None,
+                              "subnet": None}]
     services = demo.simulate_get(uri + "/services").json["services"]
     assert services == [{"name": "all", "nodes": ["node1", "node2", "node3"], "properties": {"heap": 512}}]
     events = demo.simulate_get(uri + "/events").json["events"]
     assert events[0]["component"] == "api" and events[0]["message"].startswith("registered: 3 node(s)")
     job = demo.simulate_get(r.json["queue"]).json
-    assert job["cluster"] == uri and job["kind"] == "launch" and job["status"] == "registered" and not job["done"]
+    assert job["cluster"] == uri and job["kind"] == "launch" and job["status"] == "pending" and not job["done"]
+    assert job["cluster_status"] == "registered" and job["who"] == "admin"
 
 
 def test_cluster_ids_count_per_user_product_and_version(demo):
@@ -60,7 +62,7 @@ def test_cluster_ids_count_per_user_product_and_version(demo):
     ({"size": True}, "size", "must be an integer"),
     ({"size": 2, "cpu": "fast"}, "cpu", "must be a number"),
     ({"size": 0}, "nodes", "nodes"),  # renders a cluster without nodes
-    ({"size": 2, "mem": -1}, "nodes.node1.mem", "greater than 0"),
+    ({"size": 2, "mem": -1}, "nodes.node1.mem", "greater than or equal to 6"),
     ([1, 2], "body", "dictionary"),
 ])
 def test_launch_option_errors_name_the_field(demo, body, field, needle):
@@ -107,7 +109,8 @@ def test_destroy_moves_to_destroying_and_repeats_harmlessly(demo):
     r = demo.simulate_delete(uri)
     assert r.status_code == 202 and r.json["status"] == "destroying"
     job = demo.simulate_get(r.json["queue"]).json
-    assert job["kind"] == "destroy" and job["status"] == "destroying" and not job["done"]
+    assert job["kind"] == "destroy" and job["status"] == "running" and not job["done"]
+    assert job["cluster_status"] == "destroying"
     again = demo.simulate_delete(uri)
     assert again.status_code == 202 and again.json["queue"] == r.json["queue"]
     assert demo.simulate_get(uri).json["status"] == "destroying"
@@ -149,7 +152,7 @@ def test_tenant_isolation(demo):
         assert "alice" in error(r)["message"]
     assert demo.simulate_delete(a_uri, headers=b).status_code == 403
     assert demo.simulate_get(queue, headers=b).status_code == 404
-    assert demo.simulate_get(f"{P}/clusters", headers=b).json == {"clusters": []}
+    assert demo.simulate_get(f"{P}/clusters", headers=b).json == {"clusters": [], "next": None}
     assert demo.simulate_get(a_uri, headers=as_user(alice)).json["status"] == "registered"
     # Alice sees only hers; the admin sees everyone's.
     demo.simulate_post(f"{P}/products/demo/1.0", json={"size": 1}, headers=b)

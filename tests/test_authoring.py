@@ -61,12 +61,14 @@ def test_lint_names_file_and_line_of_each_problem(tmp_path):
     bundle = tmp_path / "hello" / "1.0.0"
     shutil.copytree(REPO / "products" / "reference" / "1.0.0", bundle)
     assert [f for f in lint(bundle) if f.level == "error"] == []
-    (bundle / "playbook.yml").write_text((bundle / "playbook.yml").read_text().replace("- marker\n", "- markr\n"))
+    playbook = (bundle / "playbook.yml").read_text()
+    line = playbook.splitlines().index("    - marker") + 1
+    (bundle / "playbook.yml").write_text(playbook.replace("- marker\n", "- markr\n"))
     text = (bundle / "template.json.j2").read_text().replace("bdp/reference:1.0.0", "bdp/hello:1.0.0")
     (bundle / "template.json.j2").write_text(text.replace("{{ opts.mem }}", "{{ opts.memory }}"))
     (bundle / "product.yml").write_text((bundle / "product.yml").read_text().replace("name: reference", "name: hello"))
     findings = [str(f) for f in lint(bundle) if f.level == "error"]
-    assert any(f.startswith("playbook.yml:16: error: the role 'markr' was not found") for f in findings), findings
+    assert any(f.startswith(f"playbook.yml:{line}: error: the role 'markr' was not found") for f in findings), findings
     assert any(f.startswith("template.json.j2:") and "memory" in f and "with the defaults" in f
                for f in findings), findings
 

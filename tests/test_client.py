@@ -141,7 +141,9 @@ def test_launch_watch_ssh_and_destroy(server, cli_env, tmp_path, docker_client):
 
     r = bdp(env, "clusters", "list")
     assert r.returncode == 0
-    assert any(line.split()[:3] == ["alice/reference/1.0.0/1", "ready", "100%"] for line in r.stdout.splitlines())
+    assert r.stdout.splitlines()[0].split()[:4] == ["CLUSTER", "STATUS", "HEALTH", "PROGRESS"]
+    assert any(line.split()[:4] == ["alice/reference/1.0.0/1", "ready", "healthy", "100%"]
+               for line in r.stdout.splitlines())
     listed = json.loads(bdp(env, "clusters", "list", "--json").stdout)
     assert [c["status"] for c in listed] == ["ready"]
 

@@ -76,12 +76,14 @@ def test_console_is_served_without_token_but_api_is_not(server):
     assert httpx.get(server.url + "/bigdata/api/v1/clusters").status_code == 401
 
 
-def test_launch_watch_and_destroy_from_the_browser(server, browser, shots, tmp_path):
+def test_launch_watch_and_destroy_from_the_browser(server, browser, shots, tmp_path, docker_client):
     token = new_user(server, "alice")
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.set_default_timeout(20_000)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    # The console works under its Content-Security-Policy: nothing it does is refused.
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
 
     # Sign-in refuses a wrong token, then takes the right one.
     page.goto(server.url + "/")
@@ -162,28 +164,53 @@ def test_launch_watch_and_destroy_from_the_browser(server, browser, shots, tmp_p
     expect(page.locator("#action-start")).to_be_disabled()  # one action at a time
     expect(page.locator("#action-result")).to_contain_text("Stop: running")
     result = page.locator("#action-result [data-result]")
-    expect(result).to_contain_text("Stop: ok", timeout=120_000)
+    expect(result).to_contain_text("Stop: ok", timeout=300_000)
     expect(result).to_contain_text("the cluster is stopped")
     expect(status).to_have_attribute("data-status", "stopped")
     expect(page.locator("#action-start")).to_be_enabled()
     page.click("#action-status")
-    expect(result).to_contain_text("Check status: failed", timeout=120_000)
+    expect(result).to_contain_text("Check status: failed", timeout=300_000)
     expect(result).to_contain_text("not running")
     expect(status).to_have_attribute("data-status", "stopped")
     shots(page, "cluster-actions")
     page.click("#action-start")
-    expect(result).to_contain_text("Start: ok", timeout=120_000)
+    expect(result).to_contain_text("Start: ok", timeout=300_000)
     expect(status).to_have_attribute("data-status", "ready")
     expect(page.locator("details.run summary", has_text="stop").first).to_be_visible()
+
+    # Day 2: the resize form (from the product's schema) grows it to 3; the operations
+    # history shows what ran; a node killed out of band gets a Replace button.
+    expect(page.locator("#cluster-health")).to_have_attribute("data-health", "healthy")
+    expect(page.locator("#cluster-expires")).to_have_text("never expires")
+    expect(page.locator("#resize-size")).to_have_value("2")
+    expect(page.locator("#resize-size")).to_have_attribute("max", "5000")
+    page.fill("#resize-size", "3")
+    page.click("#resize-submit")
+    expect(page.locator("#op-result [data-op-result]")).to_contain_text("succeeded", timeout=300_000)
+    expect(nodes).to_have_count(3)
+    expect(page.locator(".ops-table tr[data-op]").first).to_contain_text("resize")
+    from api.engines.base import LABEL_NODE, LABEL_PLATFORM
+    victim, = docker_client.containers.list(filters={"label": [
+        f"{LABEL_PLATFORM}={server.data_dir}", f"{LABEL_NODE}=node3"]})
+    victim.kill()
+    expect(page.locator("#cluster-health")).to_have_attribute("data-health", "degraded", timeout=30_000)
+    shots(page, "cluster-degraded")
+    page.click("#replace-node3")
+    expect(page.locator("#op-result [data-op-result]")).to_contain_text("Replace node3: succeeded",
+                                                                          timeout=300_000)
+    expect(page.locator("#cluster-health")).to_have_attribute("data-health", "healthy", timeout=10_000)
+    shots(page, "cluster-operations", full_page=True)
 
     # The clusters list shows it, live.
     page.click("nav >> text=Clusters")
     row = page.locator("tr[data-cluster='alice/reference/1.0.0/1']")
     expect(row.locator("[data-status]")).to_have_text("ready")
+    expect(page.locator("#quota-use [data-quota=nodes]")).to_contain_text("nodes 3 of ∞")
     shots(page, "clusters")
 
     # An admin sees every user's clusters and the hosts and networks with free capacity.
     admin = browser.new_page(viewport={"width": 1280, "height": 800})
+    admin.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
     sign_in(admin, server.url, ADMIN_TOKEN)
     admin.click("text=Infrastructure")
     expect(admin.locator("#hosts tbody tr").first).to_contain_text("free of")
@@ -205,7 +232,7 @@ def test_launch_watch_and_destroy_from_the_browser(server, browser, shots, tmp_p
     page.click("#destroy")
     page.click("#confirm-destroy")
     expect(status).to_have_attribute("data-status", re.compile("destroying|destroyed"))
-    expect(status).to_have_attribute("data-status", "destroyed", timeout=120_000)
+    expect(status).to_have_attribute("data-status", "destroyed", timeout=300_000)
     expect(page.locator("#destroy")).to_be_hidden()
     assert errors == [], errors
     page.close()

@@ -2,6 +2,7 @@
 clear waiting/failure reasons, and a destroy that gives everything back."""
 from __future__ import annotations
 
+import ipaddress
 import threading
 from pathlib import Path
 
@@ -86,7 +87,12 @@ def test_reference_cluster_runs_with_its_resources_and_destroy_frees_them(platfo
         assert [(i["device"], i["networkname"]) for i in view["networks"]] == [
             ("eth0", "admin"), ("eth1", "storage")]
         for iface in view["networks"]:
-            assert attached[engine.network_name(iface["networkname"])] == iface["address"]
+            # On the tenant's own segment of the network (a docker bridge of its own here).
+            net = next(n for n, a in attached.items() if a == iface["address"])
+            pool = docker_client.api.inspect_network(net)["IPAM"]["Config"][0]["Subnet"]
+            assert pool == iface["subnet"] and ipaddress.ip_address(iface["address"]) in \
+                ipaddress.ip_network(iface["subnet"])
+            assert net.startswith(f"bdp-{iface['networkname']}-s") and net.endswith(engine.network_suffix)
             assert f"{iface['device']}    inet {iface['address']}/24" in out
             seen_addresses.add((iface["networkname"], iface["address"]))
         # Two distinct host disks, bind-mounted from per-cluster origin directories.
@@ -162,16 +168,28 @@ def test_cluster_that_cannot_fit_waits_with_a_clear_reason_then_fails(platform, 
     assert_nothing_held(cluster.id)
 
 
-def test_node_that_exits_while_starting_fails_the_cluster_with_its_logs(platform, fw):
+def test_node_that_exits_while_starting_fails_the_cluster_with_its_logs(platform, fw, docker_client):
     # A read-only empty /etc/ssh makes the entrypoint's ssh-keygen fail at once.
-    cluster = make_cluster({"node1": {"image": "bdp/base:bookworm", "docker_opts": "--tmpfs /etc/ssh:ro"},
-                            "node2": {"image": "bdp/base:bookworm"}})
+    cluster = make_cluster({"node1": {"image": "bdp/base:bookworm", "docker_opts": "--tmpfs /etc/ssh:ro,size=1m",
+                                      "networks": ["admin"], "disks": 1},
+                            "node2": {"image": "bdp/base:bookworm", "networks": ["admin"], "disks": 1}})
     cluster = step_until(fw, cluster.id, {st.FAILED, st.SCHEDULED}, timeout=120)
     assert cluster.status == st.FAILED
     assert "node node1's container exited while starting: exit code 1" in cluster.reason
     assert "Read-only file system" in cluster.reason  # the container's own last lines
-    assert Node.get((Node.cluster == cluster.id) & (Node.name == "node1")).status == "failed"
-    # A failed cluster keeps its resources until it is destroyed.
+    # A failed cluster gives its containers, addresses and disks back at once (issue 11,
+    # finding 8) and keeps its record, nodes' reasons and events for the user to read.
+    fw.step()
+    assert_nothing_held(cluster.id)
+    assert not containers_of(docker_client, platform, cluster.id)
+    dead = Node.get((Node.cluster == cluster.id) & (Node.name == "node1"))
+    assert dead.status == "failed" and "exit code 1" in dead.reason
+    assert Node.get((Node.cluster == cluster.id) & (Node.name == "node2")).status == "destroyed"
+    cluster = Cluster.get_by_id(cluster.id)
+    assert cluster.status == st.FAILED and "exit code 1" in cluster.reason
+    assert any(m.startswith("released 2 containers, 2 addresses and 2 disks") for m in events(cluster.id))
+    fw.step()
+    assert [m for m in events(cluster.id) if m.startswith("released")] == [events(cluster.id)[-1]]  # once
     assert st.transition(cluster, st.DESTROYING, "api", "test")
     step_until(fw, cluster.id, {st.DESTROYED})
     assert_nothing_held(cluster.id)
@@ -377,3 +395,42 @@ def test_named_disk_missing_or_held_waits_and_is_placed_once_freed(platform, fw,
     assert got.name == "disk2"
     assert mount_source(docker_client, placed.id, "node1", "/data/1") == str(
         Path(got.path) / flatten_dn(placed.dn) / "node1")
+
+
+def test_default_subnet_taken_meanwhile_by_another_platform_is_picked_again(platform, docker_client):
+    """Two platforms starting at once on one engine both saw a subnet free; the second to
+    reserve it must pick another instead of failing its first launch ("Pool overlaps")."""
+    from api.core.models import Network
+    from api.infra import network as networks
+    framework = Framework(platform)
+    rival = None
+    try:
+        for _ in range(5):  # someone else on the engine may take it first: look again
+            first = networks._free_subnet(framework.engine.used_subnets())
+            try:
+                rival = docker_client.networks.create(  # the other platform, quicker to reserve
+                    f"bdp-test-rival-{threading.get_ident()}", labels={LABEL_PLATFORM: "rival-platform"},
+                    ipam=docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=first)]))
+                break
+            except docker.errors.APIError:
+                continue
+        assert rival is not None, "no free subnet for the rival network"
+        real, looks = framework.engine.used_subnets, []
+
+        def stale():  # its first look came before the rival's reservation
+            looks.append(1)
+            return [s for s in real() if s != first] if len(looks) == 1 else real()
+        framework.engine.used_subnets = stale
+        framework._prepare()
+        subnets = {n.name: ipaddress.ip_network(n.subnet) for n in Network.select()}
+        assert set(subnets) == {"admin", "storage"}
+        assert not any(s.overlaps(ipaddress.ip_network(first)) for s in subnets.values()), subnets
+        ours = [n for n in docker_client.networks.list(filters={"label": f"{LABEL_PLATFORM}={platform.settings.data_dir}"})]
+        assert len(ours) == 2, [n.name for n in ours]  # both reserved on the engine
+    finally:
+        framework.close()
+        if rival is not None:
+            rival.remove()
+        remove_platform_containers(docker_client, platform.settings.data_dir)
+        for net in docker_client.networks.list(filters={"label": f"{LABEL_PLATFORM}={platform.settings.data_dir}"}):
+            net.remove()

@@ -180,17 +180,20 @@ def test_rescinded_offer_lost_task_and_resubscription(site_factory, engine_for, 
 
 # --------------------------------------------------------------------------- end to end
 
-def test_cluster_waits_for_offers_too_small_then_fails(site_factory, server_factory):
+def test_a_cluster_no_agent_could_ever_run_is_refused_at_launch(site_factory, server_factory):
+    """Agents too small for a node: refused with the reason at once (issue 11), rather
+    than waiting for the scheduling timeout; nothing is registered, nothing accepted."""
     site = site_factory([Agent("agent1", 0.25, 2048, ["disk1", "disk2"])])
     server = server_factory(extra_args=["--engine", "mesos", "--mesos-master", site.double.url],
                             env={**site.env(), "BDP_SCHEDULING_TIMEOUT": "3"}).start()
     http = server.http()
-    uri = _launch(http)
-    wait_for(lambda: _status(http, uri) == "failed", 30, interval=0.5, message="failed")
-    reason = http.get(uri).json()["reason"]
-    assert "needs 0.5 cpus; largest free offer: 0.25 cpus on host agent1" in reason
-    events = [e["message"] for e in http.get(uri + "/events").json()["events"]]
-    assert any(m.startswith("waiting for resources") for m in events)
+    assert [h["name"] for h in http.get("/hosts").json()] == ["agent1"]  # the agents are known
+    answer = http.post("/products/reference/1.0.0", json={"size": 2})
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "nodes.node1"
+    assert ("node node1 needs 0.5 cpus, 256 MB and 1 disks; the largest host, agent1, has 0.25 cpus"
+            in answer.json()["message"])
+    assert http.get("/clusters").json() == {"clusters": [], "next": None}
     assert site.double.calls_of("ACCEPT") == []
 
 

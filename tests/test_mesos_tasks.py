@@ -42,7 +42,7 @@ def test_agents_from_keeps_active_ones_with_their_resources():
 
 def test_task_info_carries_limits_labels_address_disks_and_allowed_options():
     spec = NodeSpec(cluster_id=3, cluster_dn="clusters/u/p/1/3", name="n1", host="h1", image="bdp/base:bookworm",
-                    cpu=0.5, mem=256, docker_opts="--cap-add SYS_ADMIN -e X=1",
+                    cpu=0.5, mem=256, docker_opts="--cap-add SYS_ADMIN -e X=1", privileges={"capabilities": ["SYS_ADMIN"]},
                     interfaces=[InterfaceSpec("eth0", "admin", "10.30.0.0/24", "10.30.0.1", "10.30.0.5")],
                     mounts=[MountSpec("/data/disk0/x", "/data/1", "ro")], env={"BDP_AUTHORIZED_KEYS": "k"})
     info = task_info(spec, "A1", {"disk0"}, "/var/lib/bdp", lambda n: "site-" + n)

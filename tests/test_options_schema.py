@@ -13,7 +13,8 @@ from api.core.errors import Invalid
 from support.rest import OPTIONS, TEMPLATE, P, add_product, ensure_networks, error
 
 REPO = Path(__file__).resolve().parent.parent
-BUNDLED = ["gluster/10.3", "postgresql/15", "reference/1.0.0", "slurm/22.05", "spark/4.3.0"]
+BUNDLED = ["dask/2024.12.1", "gluster/10.3", "mariadb/10.11", "postgresql/15", "reference/1.0.0", "slurm/22.05",
+           "spark/4.3.0"]
 
 # The test template's options, typed, plus an enum and a pattern option it ignores.
 TYPED = {

@@ -93,57 +93,70 @@ def test_unreachable_node_fails_the_cluster_naming_the_node(orch_platform, docke
     assert "node1" not in cluster.reason
 
 
-def test_actions_stop_status_start_restart(orch_platform):
+def _op(platform, cluster, op: str, **params):
+    """Queue an operation and run it with one executor pass (in this thread)."""
+    from api.clusters import operations
+    from api.core.models import Job
+    from api.orchestrator.operations import Operations
+    job = operations.add(Cluster.get_by_id(cluster.id), op, params, "alice")
+    assert Operations(platform).step() is True
+    return Job.get_by_id(job.id)
+
+
+def test_operations_stop_status_start_restart(orch_platform):
     cluster = scheduled_cluster(orch_platform, size=2)
-    orch = Orchestrator(orch_platform)
-    orch.step()
-    cluster = Cluster.get_by_id(cluster.id)
-    assert cluster.status == st.READY
+    Orchestrator(orch_platform).step()
+    assert Cluster.get_by_id(cluster.id).status == st.READY
 
-    answer = orch.run_action(cluster, "status")
-    assert answer["result"] == "successful" and answer["status"] == st.READY
+    job = _op(orch_platform, cluster, "status")
+    assert job.status == "succeeded" and job.result["cluster_status"] == st.READY
 
-    answer = orch.run_action(cluster, "stop")
-    assert answer["result"] == "successful" and answer["status"] == st.STOPPED
+    job = _op(orch_platform, cluster, "stop")
+    assert job.status == "succeeded" and Cluster.get_by_id(cluster.id).status == st.STOPPED
     assert node_exec(orch_platform, cluster, "node1", ["test", "-e", "/run/bdp-running"])[0] == 1
 
-    answer = orch.run_action(Cluster.get_by_id(cluster.id), "status")
-    assert answer["result"] == "failed" and answer["status"] == st.STOPPED
-    assert "not running" in answer["reason"]
+    job = _op(orch_platform, cluster, "status")
+    assert job.status == "failed" and job.result["cluster_status"] == st.STOPPED
+    assert "not running" in job.reason and Run.get_by_id(job.run).status == "failed"
 
-    answer = orch.run_action(Cluster.get_by_id(cluster.id), "start")
-    assert answer["result"] == "successful" and answer["status"] == st.READY
+    job = _op(orch_platform, cluster, "start")
+    assert job.status == "succeeded" and Cluster.get_by_id(cluster.id).status == st.READY
     assert node_exec(orch_platform, cluster, "node2", ["test", "-e", "/run/bdp-running"])[0] == 0
 
-    answer = orch.run_action(Cluster.get_by_id(cluster.id), "restart")
-    assert answer["result"] == "successful" and answer["status"] == st.READY
+    job = _op(orch_platform, cluster, "restart")
+    assert job.status == "succeeded" and Cluster.get_by_id(cluster.id).status == st.READY
     actions = [r.action for r in Run.select().where(Run.cluster == cluster).order_by(Run.id)]
     assert actions[-2:] == ["restart", "status"]
+    # Nothing more queued: the next pass is idle.
+    from api.orchestrator.operations import Operations
+    assert Operations(orch_platform).step() is False
 
 
-def test_actions_at_once_are_capped_so_the_api_keeps_answering(orch_platform):
-    """An action holds its request until the playbook is done; past BDP_MAX_ACTIONS the API
-    says 503 with Retry-After at once instead of tying up every request thread."""
-    import threading
+BREAKS_ON_START = FAILING_PLAYBOOK.replace(b"tags: [start]", b"tags: [start, restart]") + b"""
+- hosts: all
+  gather_facts: false
+  tags: [status, stop]
+  tasks:
+    - name: Fine
+      ansible.builtin.command: "true"
+"""
 
-    from falcon import testing
 
-    from api.http.app import create_app
-    from support.common import ADMIN_TOKEN, wait_for
-    orch_platform.settings.max_actions = 1
-    client = testing.TestClient(create_app(orch_platform), headers={"x-auth-token": ADMIN_TOKEN})
-    cluster = scheduled_cluster(orch_platform, size=1)
-    Orchestrator(orch_platform).step()
-    path = f"/bigdata/api/v1/{Cluster.get_by_id(cluster.id).dn}/actions"
-    answers = {}
-    running = threading.Thread(target=lambda: answers.update(
-        restart=client.simulate_post(f"{path}/restart")))
-    running.start()
-    wait_for(lambda: Run.select().where((Run.cluster == cluster) & (Run.action == "restart")).exists(),
-             60, message="the restart run")
-    refused = client.simulate_post(f"{path}/status")
-    assert refused.status_code == 503 and refused.headers["retry-after"] == "10"
-    assert "1 cluster actions are running already" in refused.json["message"]
-    running.join(120)
-    assert answers["restart"].status_code == 200 and answers["restart"].json["status"] == st.READY
-    assert client.simulate_post(f"{path}/status").json["result"] == "successful"
+def test_a_failing_day2_operation_fails_the_operation_not_the_cluster(orch_platform):
+    """Item 9 of issue 16: a failing restart on a ready cluster fails the operation (its
+    reason and run), the cluster stays ready, and its health names the problem."""
+    from api.clusters.views import day2_of
+    product = reference_product(BREAKS_ON_START, name="breaks-on-start")
+    cluster = scheduled_cluster(orch_platform, size=2, product=product)
+    Cluster.update(status=st.READY).where(Cluster.id == cluster.id).execute()
+    job = _op(orch_platform, cluster, "restart")
+    assert job.status == "failed" and "Break on the second node" in job.reason and "node2" in job.reason
+    cluster = Cluster.get_by_id(cluster.id)
+    assert cluster.status == st.READY and cluster.reason == ""
+    health = day2_of([cluster])[cluster.id]["health"]
+    assert health["status"] == "degraded"
+    assert health["problems"] == [{"operation": job.id, "op": "restart", "status": "failed",
+                                   "reason": job.reason}]
+    # The next operation that passes clears it.
+    assert _op(orch_platform, cluster, "status").status == "succeeded"
+    assert day2_of([cluster])[cluster.id]["health"] == {"status": "healthy", "problems": []}

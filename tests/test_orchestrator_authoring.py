@@ -26,7 +26,10 @@ MISSING_ROLE = b"""
       ansible.builtin.import_role: {name: redis, tasks_from: stop}
 """
 
-TYPO_IN_STATUS = b"""
+
+def start_then_status(status_task: bytes) -> bytes:
+    """A playbook whose start pings and whose status play runs `status_task`."""
+    return b"""
 - hosts: all
   gather_facts: false
   tags: [start]
@@ -37,25 +40,19 @@ TYPO_IN_STATUS = b"""
   tags: [status]
   tasks:
     - name: The daemon answers
+""" + status_task
+
+
+TYPO_IN_STATUS = start_then_status(b"""\
       ansible.builtin.assert:
         that: false
         fial_msg: not yet
-"""
+""")
 
-NOT_YET = b"""
-- hosts: all
-  gather_facts: false
-  tags: [start]
-  tasks:
-    - ansible.builtin.ping:
-- hosts: all
-  gather_facts: false
-  tags: [status]
-  tasks:
-    - name: The daemon answers
+NOT_YET = start_then_status(b"""\
       ansible.builtin.command: test -e /tmp/%s
       changed_when: false
-"""
+""")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from support.common import REPO, wait_status
+from support.operations import action
 
 ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
 FAST = {"BDP_POLL_INTERVAL": "0.5", "BDP_LEASE_SECONDS": "6", "BDP_READY_TIMEOUT": "60",
@@ -93,13 +94,13 @@ def test_reference_launch_to_ready_inventory_logs_actions_and_ssh(server_factory
     theirs = ssh(bob_key, address, "true")
     assert theirs.returncode == 255 and "Permission denied" in theirs.stderr
 
-    # Actions over HTTP: stop, status says stopped, start brings it back.
-    r = alice.post(path + "/actions/stop")
-    assert r.status_code == 200 and r.json()["status"] == "stopped", r.text
-    r = alice.post(path + "/actions/status")
-    assert r.json()["result"] == "failed" and r.json()["status"] == "stopped"
-    r = alice.post(path + "/actions/start")
-    assert r.json()["result"] == "successful" and r.json()["status"] == "ready", r.text
+    # Actions over HTTP (aliases that queue operations): stop, status says stopped, start
+    # brings it back.
+    assert action(alice, path, "stop")["status"] == "stopped"
+    r = action(alice, path, "status")
+    assert r["result"] == "failed" and r["status"] == "stopped"
+    r = action(alice, path, "start")
+    assert r["result"] == "successful" and r["status"] == "ready", r
     r = alice.post(path + "/actions/reboot")
     assert r.status_code == 404 and r.json()["field"] == "action"
     assert server.http(_bob_token).post(path + "/actions/status").status_code == 403

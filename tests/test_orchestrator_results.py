@@ -53,9 +53,17 @@ def test_old_style_errors_and_unknown_output():
     assert "the role 'x' was not found" in failure_reason([], "start", 4, {}, "ERROR! the role 'x' was not found\n")
     assert failure_reason([], "start", 250, {}, "a\nb\nc\nd\n") == (
         "start: ansible-playbook exited with 250 before any task failed: b | c | d")
+    assert failure_reason([], "start", None, {}, "") == (  # no exit status: a signal ended it
+        "start: ansible-playbook was killed by a signal before any task failed: ")
 
 
 def test_a_misspelt_argument_is_the_playbooks_fault_a_failing_command_is_not():
     typo = [task_event(event("runner_on_failed", res={"msg": "Unsupported parameters for (assert) module: fial_msg"}))]
     down = [task_event(event("runner_on_failed", res={"msg": "non-zero return code", "stderr": "not running"}))]
     assert is_playbook_error(typo, 2) and not is_playbook_error(down, 2)
+
+
+def test_each_task_result_keeps_how_long_it_took_on_its_host():
+    assert task_event(event("runner_on_ok", duration=1.23456))["duration"] == 1.235
+    assert task_event(event("runner_on_ok"))["duration"] == 0.0
+    assert task_event(event("runner_on_ok", duration="n/a"))["duration"] == 0.0

@@ -95,7 +95,7 @@ def test_drained_and_lost_hosts_get_nothing():
 
 
 def test_nodes_of_one_group_never_share_a_host():
-    pair = [node("brick1", group="replica1"), node("brick2", group="replica1")]
+    pair = [node("brick1", groups=["replica1"]), node("brick2", groups=["replica1"])]
     plan = place(pair, [offer("a", cpus=16), offer("b", cpus=1)], strategy=BINPACK)
     assert sorted(hosts_of(plan).values()) == ["a", "b"]
     with pytest.raises(Unplaceable) as exc:
@@ -125,3 +125,41 @@ def test_no_host_at_all():
     with pytest.raises(Unplaceable) as exc:
         place([node("n1")], [])
     assert str(exc.value) == "node n1: no host is available"
+
+
+def test_anti_affinity_groups_are_the_tags_a_pattern_matches():
+    from api.framework.placement import groups_of
+    assert groups_of(["responder", "pair2"], ["pair*"]) == ["pair2"]
+    assert groups_of(["responder", "pair2"], []) == []
+    assert groups_of(["rack-a", "pair1"], ["pair*", "rack-?"]) == ["rack-a", "pair1"]
+
+
+def test_replica_pairs_split_over_hosts_even_when_binpacking():
+    """Gluster's pairs: four nodes, two groups, on hosts big enough for all of them."""
+    bricks = [node(f"gluster{i}", groups=[f"pair{(i + 1) // 2}"]) for i in range(1, 5)]
+    plan = place(bricks, [offer("a", cpus=16), offer("b", cpus=16), offer("c", cpus=16)],
+                 strategy=BINPACK)
+    hosts = hosts_of(plan)
+    assert hosts["gluster1"] != hosts["gluster2"] and hosts["gluster3"] != hosts["gluster4"]
+    assert len(set(hosts.values())) == 2  # binpack still fills as few hosts as it may
+
+
+def test_every_host_is_named_with_why_it_was_filtered():
+    offers = [offer("node-a", cpus=1.5, mem=4096), offer("node-b", state="drain", state_reason="draining"),
+              offer("node-c", disks=0)]
+    offers[0].total_cpus = 4
+    with pytest.raises(Unplaceable) as exc:
+        place([node("n1", cpu=2, disks=1)], offers)
+    assert exc.value.reasons == {"node-a": "1.5 of 4 cpus free", "node-b": "draining",
+                                 "node-c": "no free disk"}
+    assert "(node-a: 1.5 of 4 cpus free; node-b: draining; node-c: no free disk)" in str(exc.value)
+
+
+def test_spread_spreads_each_role_even_beside_the_other_roles():
+    """Slurm: a big controller and three compute nodes on three hosts: the computes take
+    one host each (counting nodes alone, the third would go beside the second, where more
+    cpus are free than beside the controller)."""
+    cluster = [node("controller", cpu=2, tags=["controller"])] + [
+        node(f"compute{i}", tags=["compute"]) for i in range(1, 4)]
+    plan = place(cluster, [offer("a"), offer("b"), offer("c")])
+    assert len({plan[f"compute{i}"].host for i in range(1, 4)}) == 3

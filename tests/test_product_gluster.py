@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from support.common import REPO
-from support.products import API, FAST, action, bundle_tests, destroy_and_check, launch_until_ready, run
+from support.products import (
+    API,
+    FAST,
+    action,
+    bundle_tests,
+    destroy_and_check,
+    launch_until_ready,
+    refused,
+    run,
+)
 
 BUNDLE = Path(__file__).resolve().parent.parent / "products" / "gluster" / "10.3"
 NODES = ["gluster1", "gluster2"]
@@ -27,9 +36,8 @@ def test_gluster_refuses_an_odd_size_naming_the_rule(client):
     assert body["field"] == "size", body
 
     # The bundle's schema refuses it before the template's own rule would.
-    r = client.simulate_post(f"{API}/products/gluster/10.3", json={"size": 2, "disks": 0})
-    assert r.status_code == 400 and r.json["field"] == "disks", r.text
-    assert r.json["message"] == "option 'disks' must be at least 1 (got 0)", r.text
+    answer = refused(client, "gluster", "10.3", {"size": 2, "disks": 0}, "disks")
+    assert answer["message"] == "option 'disks' must be at least 1 (got 0)", answer
 
 
 @pytest.mark.usefixtures("bystander")  # another platform's cluster of the same dn
@@ -78,6 +86,16 @@ def test_gluster_volume_replicates_detects_a_dead_glusterd_and_is_destroyed(serv
     result = action(http, path, "restart")
     assert result["result"] == "successful" and result["status"] == "ready", result
     code, out = run(docker_client, server, dn, "gluster2", ["cat", "/mnt/gluster/proof.txt"])
+    assert code == 0 and out.strip() == "replicated-by-bdp", out
+
+    # Resizing is refused with the documented reason (the bricks hold the data), and
+    # nothing is queued: the file stays readable.
+    for size in (1, 4):
+        r = http.post(f"{path}/operations", json={"op": "resize", "options": {"size": size}})
+        assert r.status_code == 400 and r.json()["field"] == "options.size", r.text
+        assert "bricks hold its data" in r.json()["message"], r.text
+    assert [o["op"] for o in http.get(f"{path}/operations").json()["operations"]][-1] == "restart"
+    code, out = run(docker_client, server, dn, "gluster1", ["cat", "/mnt/gluster/proof.txt"])
     assert code == 0 and out.strip() == "replicated-by-bdp", out
 
     destroy_and_check(http, docker_client, server, path, dn)

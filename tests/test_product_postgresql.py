@@ -1,11 +1,14 @@
 """PostgreSQL 15 bundle, end to end: launched through the REST API of a real `bdp server`,
 a row written on the primary read on every replica, the `status` action failing after a
-server dies, `start` repairing it, `stop` stopping every server, then destroyed."""
+server dies, `start` repairing it, a scale-in dropping the leaving replica's slot, `stop`
+stopping every server, then destroyed; and with
+`postgis: true`, spatial queries answered on the primary and on the replica."""
 from __future__ import annotations
 
 import pytest
 
 from support.common import REPO, wait_for
+from support.operations import run_op
 from support.products import FAST, action, bundle_tests, destroy_and_check, launch_until_ready, run
 
 REPLICAS = [f"pg-replica{i}" for i in (1, 2)]
@@ -28,8 +31,9 @@ def test_postgresql_replicates_detects_a_dead_server_and_is_destroyed(server_fac
     path, view, _ = launch_until_ready(http, "postgresql", "15", {"replicas": len(REPLICAS), "mem": 256})
     dn = view["dn"]
 
-    # Data lives on the node's data disk.
+    # Data lives on the node's data disk; PostGIS only when asked for.
     assert sql(docker_client, server, dn, "pg-primary", "SHOW data_directory") == "/data/1/pgdata"
+    assert sql(docker_client, server, dn, "pg-primary", "SELECT count(*) FROM pg_extension WHERE extname = 'postgis'") == "0"
 
     # pg_stat_replication lists every replica, streaming.
     rows = sql(docker_client, server, dn, "pg-primary",
@@ -75,12 +79,57 @@ def test_postgresql_replicates_detects_a_dead_server_and_is_destroyed(server_fac
     assert result["result"] == "successful" and result["status"] == "ready", result
     assert sql(docker_client, server, dn, REPLICAS[-1], "SELECT note FROM proof WHERE id = 1") == "from the primary"
 
+    # Scale-in (issue 12): one replica leaves; it stops first, and the primary drops its
+    # replication slot (a slot no replica uses keeps WAL for ever); the other streams on.
+    slots = "SELECT string_agg(slot_name, ',' ORDER BY slot_name) FROM pg_replication_slots"
+    assert sql(docker_client, server, dn, "pg-primary", slots) == "pg_replica1,pg_replica2"
+    done = run_op(http, path, "resize", 600, options={"replicas": 1})
+    assert done["status"] == "succeeded", done
+    assert [n["name"] for n in http.get(path + "/nodes").json()["nodes"]] == ["pg-primary", REPLICAS[0]]
+    assert sql(docker_client, server, dn, "pg-primary", slots) == "pg_replica1"
+    assert sql(docker_client, server, dn, "pg-primary",
+               "SELECT application_name || ' ' || state FROM pg_stat_replication") == f"{REPLICAS[0]} streaming"
+
     # stop shuts every server down.
     result = action(http, path, "stop")
     assert result["result"] == "successful" and result["status"] == "stopped", result
-    for node in ["pg-primary", *REPLICAS]:
+    for node in ["pg-primary", REPLICAS[0]]:
         code, out = run(docker_client, server, dn, node, ["sh", "-c", "cd / && /usr/lib/postgresql/15/bin/pg_ctl "
                                                    "-D /data/1/pgdata status"], user="postgres")
         assert code == 3 and "no server running" in out, f"{node}: {out}"
+
+    destroy_and_check(http, docker_client, server, path, dn)
+
+
+PLACES = ("CREATE TABLE places (name text PRIMARY KEY, geog geography(Point, 4326)); "
+          "INSERT INTO places VALUES ('paris', 'SRID=4326;POINT(2.3522 48.8566)'), "
+          "('london', 'SRID=4326;POINT(-0.1276 51.5072)'), ('berlin', 'SRID=4326;POINT(13.4050 52.5200)')")
+# Kilometres from Paris to London on the WGS 84 spheroid, and the places within 500 km of Paris.
+DISTANCE = ("SELECT round(ST_Distance(a.geog, b.geog) / 1000) FROM places a, places b "
+            "WHERE a.name = 'paris' AND b.name = 'london'")
+WITHIN = ("SELECT string_agg(name, ',' ORDER BY name) FROM places "
+          "WHERE ST_DWithin(geog, 'SRID=4326;POINT(2.3522 48.8566)'::geography, 500000)")
+
+
+@pytest.mark.usefixtures("bystander")
+def test_postgis_answers_spatial_queries_on_the_primary_and_the_replica(server_factory, docker_client):
+    server = server_factory(env=FAST).start()
+    http = server.http()
+    http.timeout = 600
+    path, view, _ = launch_until_ready(http, "postgresql", "15", {"replicas": 1, "mem": 256, "postgis": True})
+    dn = view["dn"]
+
+    version = sql(docker_client, server, dn, "pg-primary", "SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+    assert version.startswith("3."), version
+    sql(docker_client, server, dn, "pg-primary", PLACES)
+    assert sql(docker_client, server, dn, "pg-primary", DISTANCE) == "344"
+    assert sql(docker_client, server, dn, "pg-primary", WITHIN) == "london,paris"
+
+    # The replica has the extension and the table, and answers the same queries.
+    lsn = sql(docker_client, server, dn, "pg-primary", "SELECT pg_current_wal_lsn()")
+    wait_for(lambda: sql(docker_client, server, dn, "pg-replica1",
+                         f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn") == "t", 30, message="the replica to replay")
+    assert sql(docker_client, server, dn, "pg-replica1", DISTANCE) == "344"
+    assert sql(docker_client, server, dn, "pg-replica1", WITHIN) == "london,paris"
 
     destroy_and_check(http, docker_client, server, path, dn)

@@ -1,16 +1,32 @@
 """Slurm 22.05 bundle, end to end: launched through the REST API of a real `bdp server`
 (framework + orchestrator on the local Docker Engine), used as a user would use it, checked
-by the `status` action after a daemon dies, repaired by `restart`, then destroyed."""
+by the `status` action after a daemon dies, repaired by `restart`; then its day-2 life
+(issue 12): a compute node killed out of band degrades its health, `replace` (with the
+server killed -9 in the middle) brings it back, resize 2 -> 4 -> 2 with a job running on a
+leaving node; then destroyed."""
 from __future__ import annotations
+
+import time
 
 import pytest
 
-from support.common import REPO
-from support.products import FAST, action, bundle_tests, destroy_and_check, launch_until_ready, run
+from support.common import REPO, wait_for
+from support.operations import queue, run_op, wait_op
+from support.products import (
+    FAST,
+    action,
+    bundle_tests,
+    destroy_and_check,
+    launch_until_ready,
+    node_container,
+    run,
+)
 
 SIZE = 2
 MEM = 320
 COMPUTES = [f"compute{i}" for i in range(1, SIZE + 1)]
+# A dead node of this auto_replace cluster is replaced after 5 s.
+DAY2 = {**FAST, "BDP_REPLACE_GRACE": "5"}
 
 
 def sinfo_states(docker_client, server, dn: str) -> dict[str, str]:
@@ -19,13 +35,15 @@ def sinfo_states(docker_client, server, dn: str) -> dict[str, str]:
     return dict(line.split() for line in out.splitlines() if line.strip())
 
 
+@pytest.mark.timeout(1800)
 @pytest.mark.usefixtures("bystander")  # another platform's cluster of the same dn
 def test_slurm_cluster_runs_jobs_detects_a_dead_slurmd_and_is_destroyed(server_factory, docker_client):
-    server = server_factory(env=FAST).start()
+    server = server_factory(env=DAY2).start()
     http = server.http()
-    http.timeout = 600  # actions answer when their playbook run is over
 
-    path, view, _ = launch_until_ready(http, "slurm", "22.05", {"size": SIZE, "cpu": 0.5, "mem": MEM})
+    # auto_replace: a dead node is replaced by the platform after BDP_REPLACE_GRACE (see day2).
+    path, view, _ = launch_until_ready(http, "slurm", "22.05", {"size": SIZE, "cpu": 0.5, "mem": MEM,
+                                                                "auto_replace": True})
     dn = view["dn"]
 
     # Every compute node is registered and idle; none other is in the partition.
@@ -71,4 +89,64 @@ def test_slurm_cluster_runs_jobs_detects_a_dead_slurmd_and_is_destroyed(server_f
     code, out = run(docker_client, server, dn, "controller", ["srun", "-N", str(SIZE), "hostname"])
     assert code == 0 and sorted(out.split()) == COMPUTES, out
 
-    destroy_and_check(http, docker_client, server, path, dn)
+    server = day2(server_factory, server, docker_client, path, dn)
+    destroy_and_check(server.http(), docker_client, server, path, dn)
+
+
+def day2(server_factory, server, docker_client, path: str, dn: str):
+    """A dead node replaced by the platform itself (auto_replace; the server killed -9 while
+    it rejoins), then grow to 4 and shrink to 2 while a job runs on a leaving node.
+    Returns the server now serving."""
+    http = server.http()
+    # compute2's container is killed out of band: health degraded within 10 s naming it,
+    # while the cluster stays ready (compute1 still takes jobs).
+    node_container(docker_client, server, dn, COMPUTES[-1]).kill()
+    killed = time.monotonic()
+    view = wait_for(lambda: (v := http.get(path).json())["health"]["status"] == "degraded" and v, 20,
+                    interval=0.25, message="health degraded")
+    print(f"health degraded {time.monotonic() - killed:.1f}s after the kill")
+    assert time.monotonic() - killed <= 10
+    assert view["status"] == "ready" and [p["node"] for p in view["health"]["problems"]] == [COMPUTES[-1]]
+    assert COMPUTES[-1] in view["health"]["problems"][0]["reason"]
+
+    # Nobody asks: after BDP_REPLACE_GRACE the platform queues a replace of compute2 by
+    # itself. The server is killed -9 while the node rejoins; the next one finishes it.
+    job = wait_for(lambda: next((o for o in http.get(path + "/operations").json()["operations"]
+                                 if o["op"] == "replace"), None), 90, interval=1, message="the platform's replace")
+    assert job["who"] == "platform (auto_replace)" and job["params"] == {"nodes": [COMPUTES[-1]]}
+    wait_for(lambda: http.get(job["uri"].split("/v1", 1)[1]).json()["step"] == "running the playbook (start)",
+             240, message="the replaced node rejoins")
+    server.kill9()
+    server = server_factory(server.data_dir, env=DAY2).start()
+    http = server.http()
+    done = wait_op(http, job, 400)
+    assert done["status"] == "succeeded", done
+    assert http.get(path).json()["health"] == {"status": "healthy", "problems": []}
+    code, out = run(docker_client, server, dn, "controller", ["srun", "-N", str(SIZE), "hostname"])
+    assert code == 0 and sorted(out.split()) == COMPUTES, out
+
+    # Grow to 4: sinfo lists four idle compute nodes.
+    done = run_op(http, path, "resize", 600, options={"size": 4})
+    assert done["status"] == "succeeded" and done["result"]["added"] == ["compute3", "compute4"], done
+    four = [f"compute{i}" for i in range(1, 5)]
+    assert sinfo_states(docker_client, server, dn) == {n: "idle" for n in four}
+
+    # Shrink to 2 while a job runs on compute4: the node drains, the job finishes, and
+    # only then does its container go.
+    code, out = run(docker_client, server, dn, "controller",
+                    ["sbatch", "--parsable", "-w", "compute4", "-o", "/dev/null", "--wrap", "sleep 20"])
+    assert code == 0, out
+    job_id = out.split()[-1]
+    wait_for(lambda: "JobState=RUNNING" in run(docker_client, server, dn, "controller",
+                                               ["scontrol", "show", "job", job_id])[1], 60, message="the job runs")
+    shrink = queue(http, path, "resize", options={"size": 2})
+    wait_for(lambda: sinfo_states(docker_client, server, dn).get("compute4") in ("drng", "drain"), 120,
+             interval=0.5, message="compute4 drains")
+    assert node_container(docker_client, server, dn, "compute4").status == "running"  # its job runs on
+    done = wait_op(http, shrink, 600)
+    assert done["status"] == "succeeded" and done["result"]["removed"] == ["compute3", "compute4"], done
+    code, out = run(docker_client, server, dn, "controller", ["scontrol", "show", "job", job_id])
+    assert "JobState=COMPLETED" in out and "ExitCode=0:0" in out, out
+    assert sinfo_states(docker_client, server, dn) == {n: "idle" for n in COMPUTES}
+    assert [n["name"] for n in http.get(path + "/nodes").json()["nodes"]] == ["controller", *COMPUTES]
+    return server

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from support.common import REPO
+from support.operations import run_op
 from support.products import API, FAST, action, bundle_tests, destroy_and_check, launch_until_ready, run
 
 BUNDLE = Path(__file__).resolve().parent.parent / "products" / "spark" / "4.3.0"
@@ -87,5 +88,16 @@ def test_spark_runs_sparkpi_detects_a_dead_worker_and_is_destroyed(server_factor
     code, out = run(docker_client, server, dn, "spark-master", ["python3", "-c", MASTER_JSON])
     alive = [w for w in json.loads(out)["workers"] if w["state"] == "ALIVE"]
     assert sorted(w["host"] for w in alive) == sorted(addresses[w] for w in WORKERS), alive
+
+    # Resize 2 -> 3 workers (issue 12): three ALIVE, and SparkPi runs on the new one too.
+    done = run_op(http, path, "resize", 600, options={"workers": 3})
+    assert done["status"] == "succeeded" and done["result"]["added"] == ["spark-worker3"], done
+    addresses = _addresses(http, path)
+    code, out = run(docker_client, server, dn, "spark-master", ["python3", "-c", MASTER_JSON])
+    alive = [w for w in json.loads(out)["workers"] if w["state"] == "ALIVE"]
+    three = [*WORKERS, "spark-worker3"]
+    assert sorted(w["host"] for w in alive) == sorted(addresses[w] for w in three), alive
+    code, out = run(docker_client, server, dn, "spark-master", ["spark-submit", PI, "6"])
+    assert code == 0 and "Pi is roughly 3.1" in out, out[-3000:]
 
     destroy_and_check(http, docker_client, server, path, dn)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import yaml
 
+from api.catalog import day2, playbook, template
 from api.catalog import options as opts
-from api.catalog import playbook, template
 from api.catalog.product import (
     ORCHESTRATOR_DIRS,
     TEMPLATE_FILES,
@@ -23,6 +23,7 @@ from api.catalog.product import (
     check_orchestrator,
     check_template,
 )
+from api.core import privileges
 from api.core.digest import tree_digest
 from api.core.errors import DomainError
 from api.core.models import Product, State, db
@@ -48,6 +49,8 @@ class Bundle:
     orchestrator_format: str = "yaml"
     image: str = ""
     image_hash: str = ""  # of image/ (api/core/digest.py): a launch tells an image older than it
+    privileges: dict | None = None  # product.yml's `privileges:` (api/core/privileges.py)
+    day2: dict = field(default_factory=dict)  # resize, auto_replace, lifetime (api/catalog/day2.py)
     format: int = 1
     digest: str = field(default="")
 
@@ -87,7 +90,9 @@ def load_bundle(path: Path) -> Bundle:
                          f"reads format {' and '.join(map(str, FORMATS))}")
     name, version = str(meta.get("name") or path.parent.name), str(meta.get("version") or path.name)
     b = Bundle(path=path, name=name, version=version, description=str(meta.get("description") or ""),
-               logo_url=str(meta.get("logo_url") or ""), format=bundle_format)
+               logo_url=str(meta.get("logo_url") or ""), format=bundle_format,
+               privileges=meta.get("privileges"),
+               day2={k: meta[k] for k in day2.KEYS if k in meta})
     if (path / "options.json").exists():
         try:
             b.options = json.loads((path / "options.json").read_text())
@@ -109,7 +114,8 @@ def load_bundle(path: Path) -> Bundle:
         b.image_hash = tree_digest(path / "image")
     h = hashlib.sha256()
     for part in (name, version, b.description, b.logo_url, json.dumps(b.options, sort_keys=True),
-                 b.template or "", b.template_format, b.orchestrator_format, b.image, b.image_hash):
+                 b.template or "", b.template_format, b.orchestrator_format, b.image, b.image_hash,
+                 json.dumps(b.privileges, sort_keys=True), json.dumps(b.day2, sort_keys=True)):
         h.update(part.encode() + b"\0")
     h.update(b.orchestrator or b"")
     b.digest = h.hexdigest()
@@ -144,8 +150,10 @@ def sync_bundle(b: Bundle) -> str:
     except DomainError as e:  # the options document's own errors name its file
         raise _load_error(b.path / "options.json", e) from None
     try:
+        grants = privileges.check(b.privileges)
+        declared = day2.check(b.day2)
         if b.template is not None:
-            check_template(b.template, b.template_format, doc, b.name, b.version)
+            check_template(b.template, b.template_format, doc, b.name, b.version, grants)
         if b.orchestrator is not None:
             check_orchestrator(b.orchestrator, "application/gzip" if b.orchestrator_format == "tar.gz"
                                else "application/yaml")
@@ -156,7 +164,8 @@ def sync_bundle(b: Bundle) -> str:
         raise _load_error(b.path, e) from None
     fields = dict(description=b.description, logo_url=b.logo_url, options=doc, template=b.template,
                   template_format=b.template_format, orchestrator=b.orchestrator,
-                  orchestrator_format=b.orchestrator_format, image=b.image, image_hash=b.image_hash)
+                  orchestrator_format=b.orchestrator_format, image=b.image, image_hash=b.image_hash,
+                  privileges=grants, day2=declared)
     with db.atomic():
         if product is None:
             Product.create(name=b.name, version=b.version, **fields)

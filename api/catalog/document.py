@@ -31,8 +31,9 @@ class TemplateNetwork(Strict):
 class TemplateNode(Strict):
     docker_image: Annotated[str, StringConstraints(min_length=1)]
     docker_opts: str = ""
-    cpu: float = Field(default=1, gt=0, le=4096)
-    mem: int = Field(default=1024, gt=0, le=2**40)  # MB
+    # A container gets cpu * 1e9 NanoCpus: 1e-9 was one, and went `ready`.
+    cpu: float = Field(default=1, ge=0.01, le=4096)
+    mem: int = Field(default=1024, ge=6, le=2**40)  # MB; Docker refuses limits under 6 MB
     port: int = Field(default=22, ge=1, le=65535)
     check_ports: list[Annotated[int, Field(ge=1, le=65535)]] = []
     tags: list[str] = []
@@ -47,8 +48,17 @@ class TemplateService(BaseModel):
     nodes: list[HostName]
 
 
+class TemplatePlacement(Strict):
+    """How the cluster's nodes are spread over hosts. `anti_affinity`: tag patterns
+    (fnmatch, e.g. "pair*"); nodes sharing a tag that matches one never share a host."""
+    strategy: Literal["spread", "binpack"] = "spread"
+    anti_affinity: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = \
+        Field(default=[], max_length=16)
+
+
 class TemplateDocument(Strict):
     dnsname: str = ""
+    placement: TemplatePlacement = TemplatePlacement()
     nodes: dict[HostName, TemplateNode] = Field(min_length=1, max_length=5000)
     services: dict[Name, TemplateService] = {}
 

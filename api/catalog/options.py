@@ -10,13 +10,18 @@ numeric string is accepted for a number, as the seed's `{"size": "2"}` shows.
 """
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 from api.catalog import option_schema as schemas
+from api.catalog.day2 import LAUNCH_KEYS
 from api.core.errors import Invalid
 
 SECTIONS = ("required", "optional", "advanced")
+# Characters of one launch value (as JSON): options configure a cluster, they do not
+# carry data, and each is stored with the cluster and shown in every listing of it.
+MAX_VALUE = 64 * 1024
 DOC_KEYS = (*SECTIONS, "descriptions", "schema")
 
 
@@ -38,6 +43,10 @@ def check_document(doc: Any) -> dict:
         out[section] = value
         if section in SECTIONS:
             for key in value:
+                if key in LAUNCH_KEYS:
+                    raise Invalid(f"option {key!r} is a launch key of the platform's (a cluster's "
+                                  "lifetime, auto_replace); name the option otherwise",
+                                  field=f"options.{section}.{key}")
                 if key in seen:
                     raise Invalid(f"option {key!r} is in both {seen[key]!r} and {section!r}",
                                       field=f"options.{section}.{key}")
@@ -153,6 +162,8 @@ def merge(doc: dict | None, given: Any) -> dict:
         raise Invalid("launch options must be a JSON object, e.g. {\"size\": 2}", field="options")
     documented = defaults(doc)
     for key in given:
+        if len(json.dumps(given[key], ensure_ascii=False)) > MAX_VALUE:
+            raise Invalid(f"option {key!r} is longer than {MAX_VALUE} characters", field=key)
         if key not in documented:
             known = ", ".join(sorted(documented)) or "none"
             raise Invalid(f"unknown option {key!r}; this product's options are: {known}", field=key)

@@ -13,8 +13,9 @@ from pathlib import PurePosixPath
 import yaml
 from peewee import fn
 
+from api.catalog import day2, playbook, template
 from api.catalog import options as opts
-from api.catalog import playbook, template
+from api.core import privileges as granted
 from api.core import status
 from api.core.config import API_PREFIX
 from api.core.errors import Conflict, Invalid, NotFound
@@ -59,6 +60,7 @@ def view(p: Product) -> dict:
             "logo_url": p.logo_url, "uri": uri(p), "options": p.options,
             "template_format": p.template_format if p.template else None,
             "orchestrator_format": p.orchestrator_format if _has_orchestrator(p) else None,
+            "privileges": p.privileges or {}, "day2": day2.of(p),
             "created": p.created.isoformat(), "updated": p.updated.isoformat()}
 
 
@@ -90,7 +92,18 @@ def check_logo_url(url: str) -> str:
     return url
 
 
-def check_template(source: str, fmt: str, options_doc: dict | None, name: str, version: str) -> None:
+def check_docker_opts(checked, privileges: dict | None) -> None:
+    """Every node's docker_opts, by value, against the product's privileges: a 400
+    naming the node, the option and the value."""
+    for node_name, node in checked.nodes.items():
+        try:
+            granted.parse(node.docker_opts, privileges)
+        except granted.DockerOptsError as e:
+            raise Invalid(f"node {node_name}: {e}", field=f"nodes.{node_name}.docker_opts") from None
+
+
+def check_template(source: str, fmt: str, options_doc: dict | None, name: str, version: str,
+                   privileges: dict | None = None) -> None:
     """Render with the product's defaults (required keys take their example values).
 
     Without an options document yet (the seed PUTs the template first) only the syntax
@@ -101,9 +114,10 @@ def check_template(source: str, fmt: str, options_doc: dict | None, name: str, v
         if options_doc is None:
             template.compile_template(source)
             return
-        template.render_document(source, fmt, template.sample_variables(values, "user", name, version))
+        _, checked = template.render_document(source, fmt, template.sample_variables(values, "user", name, version))
     except template.TemplateError as e:
         raise Invalid(e.message, field=e.field or "template") from None
+    check_docker_opts(checked, privileges)
 
 
 class _PlaybookLoader(yaml.SafeLoader):
@@ -173,13 +187,14 @@ def _touch(product: Product, **fields) -> None:
 
 def create(name: str, version: str, description: str = "", logo_url: str = "",
            options: dict | None = None, template_text: str | None = None,
-           template_format: str = "json") -> Product:
+           template_format: str = "json", privileges: dict | None = None) -> Product:
     """A new product version; every part given is checked before anything is stored."""
     check_name(name, "name")
     check_name(version, "version")
     doc = opts.check_document(options) if options is not None else None
+    grants = granted.check(privileges)
     if template_text is not None:
-        check_template(template_text, template_format, doc, name, version)
+        check_template(template_text, template_format, doc, name, version, grants)
     logo = check_logo_url(logo_url)
     with db.atomic():
         if Product.select().where((Product.name == name) & (Product.version == version)).exists():
@@ -187,11 +202,12 @@ def create(name: str, version: str, description: str = "", logo_url: str = "",
                            field="version")
         return Product.create(name=name, version=version, description=description,
                               logo_url=logo, options=doc, template=template_text,
-                              template_format=template_format)
+                              template_format=template_format, privileges=grants)
 
 
 def update(product: Product, *, description=None, logo_url=None, options=None, template_text=None,
-           template_format=None, image=None, image_hash=None) -> Product:
+           template_format=None, image=None, image_hash=None, privileges=None,
+           day2_decl=None) -> Product:
     """Change several parts at once; the template is checked against the options in force."""
     fields: dict = {}
     if image is not None:
@@ -213,8 +229,14 @@ def update(product: Product, *, description=None, logo_url=None, options=None, t
         fields["template"] = template_text
     if template_format is not None:
         fields["template_format"] = template_format
-    if source is not None and (template_text is not None or options is not None or template_format):
-        check_template(source, fmt, doc, product.name, product.version)
+    if day2_decl is not None:
+        fields["day2"] = day2.check(day2_decl)
+    grants = product.privileges or {}
+    if privileges is not None:
+        grants = fields["privileges"] = granted.check(privileges)
+    if source is not None and (template_text is not None or options is not None or template_format
+                               or privileges is not None):
+        check_template(source, fmt, doc, product.name, product.version, grants)
     if fields:
         template.forget(product.template)
         _touch(product, **fields)

@@ -4,7 +4,9 @@ Templates come from product authors over the API, so they render in Jinja2's
 immutable sandbox (no attribute walks to `__class__`, no mutation of the values
 passed in), with StrictUndefined (a misspelt variable is an error, not an empty
 string) and bounds on output size and on `*`/`**` so one template cannot eat the
-server's memory. Every failure is a `TemplateError` naming a line or a field.
+server's memory. What `{{ ... }}` prints is kept a value (`api/catalog/values.py`): a
+user's option can never add, remove or replace keys of the document. Every failure is
+a `TemplateError` naming a line or a field.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from jinja2.exceptions import TemplateError as JinjaTemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
+from api.catalog import values
 from api.catalog.document import TemplateDocument, TemplateNodeError
 
 TEMPLATE_NAME = "<template>"
@@ -71,6 +74,8 @@ def _raise_error(message, field=None):
 
 
 _env.globals["raise_error"] = _raise_error
+_env.filters["tojson"] = values.tojson
+_env.filters[values.FILTER] = values.mark
 _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
 _CACHE_SIZE = 128
@@ -93,7 +98,8 @@ def compile_template(source: str):
             _cache.move_to_end(source)
             return compiled
     try:
-        compiled = _env.from_string(source)
+        tree = values.mark_outputs(_env.parse(source))
+        compiled = _env.template_class.from_code(_env, _env.compile(tree), _env.make_globals(None), None)
     except TemplateSyntaxError as e:
         raise TemplateError(f"template syntax error at line {e.lineno}: {e.message}",
                             field="template", line=e.lineno) from None
@@ -112,8 +118,10 @@ def forget(source: str | None) -> None:
             _cache.pop(source, None)
 
 
-def render(source: str, variables: dict) -> str:
+def render(source: str, variables: dict, fmt: str = "json") -> tuple[str, values.Printed]:
+    """The rendered text, and what it printed (for `parse` to check)."""
     compiled = compile_template(source)
+    printed, token = values.start(fmt)
     try:
         parts, size = [], 0
         for chunk in compiled.generate(**variables):
@@ -122,7 +130,7 @@ def render(source: str, variables: dict) -> str:
                 raise TemplateError(f"the rendered template exceeds {MAX_OUTPUT} characters",
                                     field="template")
             parts.append(chunk)
-        return "".join(parts)
+        return "".join(parts), printed
     except TemplateError:
         raise
     except SecurityError as e:
@@ -138,26 +146,95 @@ def render(source: str, variables: dict) -> str:
         line = _template_line(e)
         raise TemplateError(f"template error at line {line}: {type(e).__name__}: {e}",
                             field="template", line=line) from None
+    finally:
+        values.stop(token)
 
 
-def parse(text: str, fmt: str) -> dict:
-    """Parse a rendered document (json or yaml) into a dict."""
+class _DuplicateKey(Exception):
+    def __init__(self, key, line: int):
+        super().__init__(f"key {key!r} appears twice in one mapping (rendered line {line})")
+        self.line = line
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) or key is None:
+                    if key in seen:
+                        raise _DuplicateKey(key, key_node.start_mark.line + 1)
+                    seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _unique_pairs(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key, 0)
+        out[key] = value
+    return out
+
+
+def _value_error(printed, index: int, problem: str, options: dict, line=None) -> TemplateError:
+    option, what = values.blame(printed, index, options)
+    return TemplateError(f"{what} {problem}; a value may only be a string there (the template "
+                         "should quote it or print it with | tojson)", field=option or "template",
+                         line=line or printed.lines[index])
+
+
+def _load(text: str, fmt: str, printed, options: dict):
+    def near(pos):
+        index = values.value_at(text, printed, pos) if printed is not None and pos is not None else None
+        return index
     if fmt == "yaml":
         try:
-            doc = yaml.safe_load(text)
+            return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
+            index = near(mark.index if mark else None)
+            if index is not None:
+                raise _value_error(printed, index, "breaks the YAML document", options) from None
             line = mark.line + 1 if mark else None
             raise TemplateError(f"rendered template is not valid YAML at line {line}: {e.problem}",
                                 field="template", line=line) from None
+        except yaml.reader.ReaderError as e:
+            index = near(e.position)
+            if index is not None:
+                raise _value_error(printed, index, "holds a character YAML does not allow", options) from None
+            raise TemplateError(f"rendered template is not valid YAML: {e}", field="template") from None
         except yaml.YAMLError as e:
             raise TemplateError(f"rendered template is not valid YAML: {e}", field="template") from None
-    else:
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise TemplateError(f"rendered template is not valid JSON at rendered line {e.lineno}, "
-                                f"column {e.colno}: {e.msg}", field="template", line=e.lineno) from None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_pairs)
+    except json.JSONDecodeError as e:
+        index = near(e.pos)
+        if index is not None:
+            raise _value_error(printed, index, "is printed outside a JSON string", options) from None
+        raise TemplateError(f"rendered template is not valid JSON at rendered line {e.lineno}, "
+                            f"column {e.colno}: {e.msg}", field="template", line=e.lineno) from None
+
+
+def parse(text: str, fmt: str, printed: values.Printed | None = None, options: dict | None = None) -> dict:
+    """Parse a rendered document (json or yaml) into a dict; with `printed` (what the
+    render printed), check every printed value stayed a value and remove its markers."""
+    options = options or {}
+    try:
+        doc = _load(text, fmt, printed, options)
+        if printed is not None:
+            doc = values.unmark(doc, printed, text)
+    except _DuplicateKey as e:
+        raise TemplateError(f"the rendered template: {e}", field="template", line=e.line or None) from None
+    except values.NotAValue as e:
+        raise _value_error(printed, e.index, e.problem, options) from None
+    except values.DocumentError as e:
+        raise TemplateError(f"the rendered template: {e}", field="template") from None
     if not isinstance(doc, dict):
         raise TemplateError("the rendered template must be an object with 'nodes' and 'services'",
                             field="template")
@@ -189,7 +266,8 @@ def check(doc: dict) -> TemplateDocument:
 
 
 def render_document(source: str, fmt: str, variables: dict) -> tuple[dict, TemplateDocument]:
-    doc = parse(render(source, variables), fmt)
+    text, printed = render(source, variables, fmt)
+    doc = parse(text, fmt, printed, variables.get("opts") or {})
     return doc, check(doc)
 
 

@@ -18,7 +18,10 @@ COMMAND_MODULES = [
     "api.cli.products",  # products list, products show
     "api.cli.authoring",  # products lint, render, load, test
     "api.cli.clusters",  # launch, clusters, destroy
+    "api.cli.operations",  # resize, replace, repair, extend, ops
+    "api.cli.quota",  # quota show, quota set
     "api.cli.access",  # login, ssh, keys
+    "api.cli.hosts",  # hosts add|list|show|drain|activate|remove
 ]
 # 128 + SIGPIPE, what a shell reports for `cat` cut off the same way: `set -o pipefail`
 # still sees that the output was not all read.

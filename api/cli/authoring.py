@@ -110,7 +110,8 @@ def load(api: APIClient, path: Path, build: bool) -> str:
         api.request("PATCH", f"/products/{b.name}/{b.version}", json=parts)
         action = "updated"
     # The image and what its image/ is now: a launch says so when the image is older.
-    api.request("PATCH", f"/products/{b.name}/{b.version}", json={"image": b.image, "image_hash": b.image_hash})
+    api.request("PATCH", f"/products/{b.name}/{b.version}", json={"image": b.image, "image_hash": b.image_hash,
+                                                                    "day2": b.day2})
     if b.orchestrator is not None:
         ctype = "application/gzip" if b.orchestrator_format == "tar.gz" else "application/yaml"
         try:
@@ -165,7 +166,10 @@ def _test_env(path: Path, dn: str, api: APIClient, workdir: Path, identity: str 
            "ANSIBLE_INVENTORY_PLUGINS": str(REPO_ROOT / "inventory_plugins"),
            "ANSIBLE_INVENTORY_ENABLED": "bdp", "ANSIBLE_HOST_KEY_CHECKING": "False",
            "ANSIBLE_ROLES_PATH": f"{path / 'roles'}:{REPO_ROOT / 'roles'}", "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3", "ANSIBLE_PIPELINING": "True"}
+           "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3", "ANSIBLE_PIPELINING": "True",
+           # ssh's control sockets under a short path: under a long $HOME they exceed the
+           # 108 bytes of a unix socket's name and every host is "unreachable" (seen).
+           "ANSIBLE_SSH_CONTROL_PATH_DIR": str(workdir / "cp")}
     return env, source
 
 

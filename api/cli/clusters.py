@@ -7,19 +7,13 @@ logs, cluster actions, and destroying.
 from __future__ import annotations
 
 import json
-import sys
-import time
 
 from api.cli import subcommands
-from api.cli.output import fmt_time, json_flag, print_json, print_nodes, progress_bar, table
+from api.cli.follow import wait_quietly, watch
+from api.cli.output import expires_text, fmt_health, fmt_time, json_flag, print_json, print_nodes, table
 from api.cli.session import CLUSTER_REF_HELP, APIClient, ClientError, as_list, cluster_path, command, short_dn
-from api.core.status import TRANSITIONS
 
-# Statuses after which `--wait` stops watching (a launch also stops at `ready`).
-LAUNCH_END = {"ready", "failed", "destroyed", "stopped"}
-STATUSES = set(TRANSITIONS)
-# Cluster actions run a whole playbook before the API answers (tens of seconds, more on
-# a large cluster), so their request waits much longer than the 30 s of other calls.
+# Cluster actions are queued operations (api/cli/operations.py follows them to the end).
 ACTIONS = ("start", "stop", "restart", "status")
 ACTION_TIMEOUT = 1800
 
@@ -57,147 +51,6 @@ def cmd_launch(args) -> int:
     return watch(api, "/clusters/" + ref, until={"ready"}, timeout=args.timeout, as_json=args.json)
 
 
-# --- watching ---------------------------------------------------------------------------
-
-def wait_quietly(api: APIClient, path: str, until: set[str], timeout: float) -> int:
-    """Wait for a status in `until` printing nothing; a failure's reason goes to stderr."""
-    deadline = time.monotonic() + timeout
-    while True:
-        c = api.get(path)
-        if c.get("status") in until:
-            return 0
-        if c.get("status") == "failed":
-            print(f"error: {short_dn(path)} failed: {c.get('reason', '')}", file=sys.stderr)
-            return 1
-        if time.monotonic() > deadline:
-            print(f"error: {short_dn(path)} is still {c.get('status')} after {timeout:g}s", file=sys.stderr)
-            return 1
-        time.sleep(1)
-
-
-def watch(api: APIClient, path: str, until: set[str], timeout: float, as_json: bool = False,
-          gone_ok: bool = False) -> int:
-    """Poll a cluster, printing each status change as it happens and a live progress line,
-    until it reaches a status in `until` (0) or `failed` (1)."""
-    return Watch(api, path, until, timeout, as_json, gone_ok).run()
-
-
-class Watch:
-    """One `--wait`: what the previous poll showed, so each poll prints only what changed."""
-
-    def __init__(self, api: APIClient, path: str, until: set[str], timeout: float,
-                 as_json: bool, gone_ok: bool):
-        self.api, self.path, self.until = api, path, until
-        self.timeout, self.as_json, self.gone_ok = timeout, as_json, gone_ok
-        self.tty = sys.stdout.isatty()
-        self.deadline = time.monotonic() + timeout
-        self.last_status, self.last_progress = None, None
-        self.live = False  # a progress line is on screen, not yet ended by a newline
-        self.seen_events = None
-
-    def run(self) -> int:
-        while True:
-            c = self.poll()
-            self.show(c)
-            code = self.outcome(c)
-            if code is not None:
-                return code
-            time.sleep(1)
-
-    def poll(self) -> dict:
-        try:
-            return self.api.get(self.path)
-        except ClientError as exc:
-            # Destroying ends with the cluster gone: its 404 is the last status.
-            if self.gone_ok and str(exc).startswith("404"):
-                return {"status": "destroyed"}
-            raise
-
-    def show(self, c: dict) -> None:
-        status, percent, step = c.get("status"), c.get("progress") or 0, c.get("step") or ""
-        # Every transition is an event, so reading them (not just polling the status)
-        # shows each one, even those that came and went between two polls. Warnings
-        # (e.g. "waiting for resources: ...") tell the user why nothing moves.
-        self.seen_events, fresh = new_events(self.api, self.path, self.seen_events)
-        lines = event_lines(fresh or ())
-        if fresh is None and status != self.last_status:  # no events to read: say what the cluster says
-            lines.append(f"{time.strftime('%H:%M:%S')}  {status}")
-        if lines:
-            self.end_live_line()
-        for line in lines:
-            print(line, flush=True)
-        if self.tty and status not in self.until | {"failed"}:
-            sys.stdout.write(f"\r  {status:<12} {progress_bar(percent)} {step:>7}")
-            sys.stdout.flush()
-            self.live = True
-        elif not self.tty and status == self.last_status and (percent, step) != self.last_progress:
-            print(f"          {status} {percent}% {step}".rstrip(), flush=True)
-        self.last_status, self.last_progress = status, (percent, step)
-
-    def outcome(self, c: dict) -> int | None:
-        """The exit code once the watch is over, None while it goes on."""
-        status = c.get("status")
-        if status in self.until:
-            self.end_live_line()
-            if self.as_json:
-                print_json(c)
-            elif status == "ready":
-                self.print_ready(c)
-            return 0
-        if status == "failed":
-            self.end_live_line()
-            print(f"error: cluster failed: {c.get('reason') or 'no reason given'}", file=sys.stderr)
-            return 1
-        if status in LAUNCH_END:
-            print(f"error: cluster is {status}", file=sys.stderr)
-            return 1
-        if time.monotonic() > self.deadline:
-            self.end_live_line()
-            print(f"error: gave up waiting after {self.timeout:.0f}s; the cluster is still {status}",
-                  file=sys.stderr)
-            return 1
-        return None
-
-    def end_live_line(self) -> None:
-        if self.live:
-            print()
-            self.live = False
-
-    def print_ready(self, c: dict) -> None:
-        print(f"Cluster {short_dn(c.get('dn') or c.get('uri') or self.path)} is ready.")
-        nodes = c.get("nodes")
-        if not nodes or not isinstance(nodes[0], dict):
-            nodes = as_list(self.api.get(self.path + "/nodes"), "nodes")
-        print_nodes(nodes)
-
-
-def new_events(api: APIClient, path: str, seen: int | None) -> tuple[int | None, list[dict] | None]:
-    """The cluster's events that appeared since the last look (None: none to be had)."""
-    try:
-        events = as_list(api.get(path + "/events"), "events")
-    except ClientError:
-        return seen, None
-    return len(events), events[seen or 0:]
-
-
-def event_lines(events) -> list[str]:
-    """The lines worth showing while watching: statuses reached, and warnings."""
-    lines = []
-    for event in events:
-        reached = transition_of(event)
-        if reached:
-            lines.append(f"{fmt_time(event.get('time'))[11:]}  {reached}")
-        elif event.get("level", "info") not in ("info", "error"):
-            lines.append(f"{fmt_time(event.get('time'))[11:]}  {event.get('level')}: {event.get('message')}")
-    return lines
-
-
-def transition_of(event: dict) -> str | None:
-    """The status an event records reaching ("scheduled" or "failed: <reason>"), if any."""
-    head = str(event.get("message", "")).split(":", 1)[0].strip()
-    return head if head in STATUSES else None
-
-
 # --- clusters ---------------------------------------------------------------------------
 
 def cluster_rows(clusters: list) -> list[list]:
@@ -205,7 +58,8 @@ def cluster_rows(clusters: list) -> list[list]:
     for c in clusters:
         if not isinstance(c, dict):
             c = {"dn": c}
-        rows.append([short_dn(c.get("dn") or c.get("uri") or ""), c.get("status", ""),
+        health = (c.get("health") or {}).get("status", "")
+        rows.append([short_dn(c.get("dn") or c.get("uri") or ""), c.get("status", ""), health,
                      f"{c.get('progress', 0)}%", c.get("step", ""),
                      fmt_time(c.get("created")), c.get("reason", "")])
     return rows
@@ -214,13 +68,13 @@ def cluster_rows(clusters: list) -> list[list]:
 def cmd_clusters_list(args) -> int:
     api = APIClient()
     path = "/clusters" + (f"/{args.user}" if args.user else "")
-    clusters = as_list(api.get(path), "clusters")
+    clusters = api.get_all(path + ("?all=true" if args.all else "?active=true"), "clusters")
     if not args.all:
         clusters = [c for c in clusters if not isinstance(c, dict) or c.get("status") != "destroyed"]
     if args.json:
         print_json(clusters)
     elif clusters:
-        table(["CLUSTER", "STATUS", "PROGRESS", "STEP", "CREATED", "REASON"], cluster_rows(clusters))
+        table(["CLUSTER", "STATUS", "HEALTH", "PROGRESS", "STEP", "CREATED", "REASON"], cluster_rows(clusters))
     else:
         print("No clusters. Launch one with `bdp launch PRODUCT VERSION`.")
     return 0
@@ -234,7 +88,9 @@ def cmd_clusters_show(args) -> int:
         return 0
     fields = [("cluster", short_dn(c.get("dn") or c.get("uri") or args.cluster)),
               ("status", c.get("status")), ("progress", f"{c.get('progress', 0)}% {c.get('step', '')}".strip()),
-              ("reason", c.get("reason")), ("dnsname", c.get("dnsname")),
+              ("reason", c.get("reason")), ("health", fmt_health(c.get("health"))),
+              ("activity", operation_text(c.get("operation"))), ("expires", expires_text(c.get("expires"))),
+              ("dnsname", c.get("dnsname")),
               ("options", json.dumps(c.get("options") or {}, sort_keys=True)),
               ("created", fmt_time(c.get("created"))), ("updated", fmt_time(c.get("updated")))]
     width = max(len(k) for k, _ in fields)
@@ -250,10 +106,14 @@ def cmd_clusters_show(args) -> int:
     return 0
 
 
+def operation_text(op: dict | None) -> str:
+    return f"{op['op']} #{op['id']} {op['status']}: {op.get('step', '')}" if op else ""
+
+
 def cluster_list(ref: str, what: str) -> list:
     """One of a cluster's lists: nodes, services or events."""
     api = APIClient()
-    return as_list(api.get(cluster_path(api, ref) + f"/{what}"), what)
+    return api.get_all(cluster_path(api, ref) + f"/{what}", what)
 
 
 def cmd_clusters_nodes(args) -> int:
@@ -293,7 +153,7 @@ def cmd_clusters_events(args) -> int:
 
 def cmd_clusters_logs(args) -> int:
     api = APIClient()
-    runs = as_list(api.get(cluster_path(api, args.cluster) + "/logs"), "runs")
+    runs = api.get_all(cluster_path(api, args.cluster) + "/logs", "runs")
     if args.json:
         print_json(runs)
         return 0
@@ -310,26 +170,6 @@ def cmd_clusters_logs(args) -> int:
             print(output.rstrip())
         print()
     return 0
-
-
-def cmd_clusters_action(args) -> int:
-    api = APIClient(timeout=args.timeout)
-    path = cluster_path(api, args.cluster)
-    ref = short_dn(path)
-    if not args.json:
-        print(f"Running {args.action} on {ref} ...", flush=True)
-    answer = api.request("POST", f"{path}/actions/{args.action}")
-    ok = answer.get("result") == "successful"
-    if args.json:
-        print_json(answer)
-    else:
-        print(f"action:  {answer.get('action', args.action)}")
-        print(f"result:  {'ok' if ok else 'failed'}")
-        print(f"status:  {answer.get('status')}")
-        if not ok:
-            print(f"reason:  {answer.get('reason') or 'no reason given'}")
-            print(f"The playbook's output: bdp clusters logs {ref}")
-    return 0 if ok else 1
 
 
 def cmd_destroy(args) -> int:
@@ -383,13 +223,14 @@ def register_clusters(subparsers) -> None:
         json_flag(p)
         p.set_defaults(func=command(func))
 
+    from api.cli.operations import cmd_action
     p = sub.add_parser("action", help="start, stop, restart or check a cluster (waits for the result)")
     p.add_argument("cluster", help=CLUSTER_REF_HELP)
     p.add_argument("action", choices=ACTIONS)
     p.add_argument("--timeout", type=float, default=ACTION_TIMEOUT,
                    help=f"seconds to wait for the result (default {ACTION_TIMEOUT})")
     json_flag(p)
-    p.set_defaults(func=command(cmd_clusters_action))
+    p.set_defaults(func=command(cmd_action))
 
 
 def register_destroy(subparsers) -> None:

@@ -26,6 +26,17 @@ def print_json(data) -> None:
     print(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
+def fmt_health(health: dict | None) -> str:
+    """"degraded - node node1 lost: host node-a lost: ...; operation restart #7 failed: ..."
+    (a cluster's health, one line: its dead or lost nodes and a day-2 operation that failed)."""
+    health = health or {}
+    problems = "; ".join(
+        f"node {p['node']} {p.get('status', '')}: {p.get('reason', '')}" if p.get("node")
+        else f"operation {p.get('op')} #{p.get('operation')} failed: {p.get('reason', '')}"
+        for p in health.get("problems") or [])
+    return " - ".join(x for x in (health.get("status"), problems) if x)
+
+
 def fmt_time(value) -> str:
     text = str(value or "")
     return text.replace("T", " ").split(".")[0]
@@ -64,3 +75,15 @@ def progress_bar(percent: int, width: int = 24) -> str:
     percent = max(0, min(100, int(percent or 0)))
     done = width * percent // 100
     return "[" + "#" * done + "-" * (width - done) + f"] {percent:3d}%"
+
+
+def expires_text(value) -> str:
+    """`2026-12-02T11:00:00 (in 3h12m)` for a cluster's expiry; "" when it has none."""
+    if not value:
+        return ""
+    import datetime as dt
+    left = (dt.datetime.fromisoformat(value) - dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)).total_seconds()
+    if left <= 0:
+        return f"{value} (expired)"
+    hours, rest = divmod(int(left), 3600)
+    return f"{value} (in {hours}h{rest // 60:02d}m)" if hours else f"{value} (in {rest // 60}m{rest % 60:02d}s)"

@@ -66,6 +66,11 @@ def cmd_products_show(args) -> int:
         print(f"\n{GROUP_LABELS[group]}:")
         table(["  OPTION", "VALUE", "DESCRIPTION"],
               [[f"  {k}", json.dumps(v), descriptions.get(k, "")] for k, v in values.items()])
+    resize = (info.get("day2") or {}).get("resize")
+    if resize:
+        can = [w for w, ok in (("grow", resize.get("scale_out", True)), ("shrink", resize.get("scale_in"))) if ok]
+        print(f"\nResizable: {', '.join(resize['options'])} ({' and '.join(can) or 'neither'}"
+              + (f"; {resize['reason']}" if resize.get("reason") else "") + ")")
     print(f"\nLaunch with: bdp launch {args.name} {version} "
           + " ".join(f"-o {k}={json.dumps(v) if not isinstance(v, str) else v}"
                      for k, v in (options.get("required") or {}).items()))

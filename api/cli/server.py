@@ -1,7 +1,8 @@
 """`bdp server|api|framework|orchestrator|users|tokens`.
 
-`bdp server` runs the API and both controllers in one process; `bdp api`,
-`bdp framework` and `bdp orchestrator` run them apart (against one PostgreSQL).
+`bdp server` runs the API, both controllers, the operations executor and the background
+tasks (retention) in one process; `bdp api`, `bdp framework` (with retention) and
+`bdp orchestrator` (with the operations executor) run them apart (against one PostgreSQL).
 `users` and `tokens` act on the database directly (`products load` is the author's,
 api/cli/authoring.py, and goes through the running API like any other client).
 """
@@ -17,7 +18,30 @@ from pathlib import Path
 log = logging.getLogger("bdp.server")
 
 CONTROLLERS = {"framework": ("api.framework.controller", "Framework"),
-               "orchestrator": ("api.orchestrator.controller", "Orchestrator")}
+               "orchestrator": ("api.orchestrator.controller", "Orchestrator"),
+               "operations": ("api.orchestrator.operations", "Operations")}
+# What `bdp framework` and `bdp orchestrator` run: the operations executor belongs to the
+# orchestrator component (it runs playbooks).
+COMPONENTS = {"framework": ("framework",), "orchestrator": ("orchestrator", "operations")}
+# Background tasks that run beside a controller: pruning old rows runs wherever the
+# framework does (`bdp server`, `bdp framework`).
+TASKS = {"framework": [("retention", "api.core.retention", "Retention")]}
+
+
+def _start(name: str, runner, stop: threading.Event) -> threading.Thread:
+    t = threading.Thread(target=_run_controller, args=(name, runner, stop), name=name, daemon=True)
+    t.start()
+    log.info("%s running", name)
+    return t
+
+
+def _start_tasks(controllers, platform, stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    for owner in controllers:
+        for name, module_name, class_name in TASKS.get(owner, []):
+            task = getattr(__import__(module_name, fromlist=[class_name]), class_name)(platform)
+            threads.append(_start(name, task, stop))
+    return threads
 
 
 def _setup_logging() -> None:
@@ -62,19 +86,10 @@ def _run_controller(name: str, controller, stop: threading.Event) -> None:
         log.exception("%s stopped on an unexpected error", name)
 
 
-def _on_sigterm(signum, frame):
-    # waitress's loop ends on SystemExit; the controllers end on the stop event.
-    raise SystemExit(0)
-
-
-def serve(args, controllers: tuple[str, ...]) -> int:
-    _setup_logging()
-    import waitress
-
+def _prepare(args, platform) -> None:
+    """What one process does before serving: the admin token, the bundles."""
     from api.catalog import bundle
     from api.core import auth
-    from api.http.app import create_app
-    platform = _platform(args)
     settings = platform.settings
     if settings.no_auth:
         banner = "!" * 72
@@ -86,29 +101,40 @@ def serve(args, controllers: tuple[str, ...]) -> int:
         print(f"admin token (also in {settings.data_dir / 'admin.token'}): {token}", flush=True)
     for key, result in bundle.sync_bundles(settings.products_dir).items():
         log.info("product %s: %s", key, result)
-    app = create_app(platform)
+
+
+def serve(args, controllers: tuple[str, ...]) -> int:
+    _setup_logging()
+    from api.cli import serving
+    from api.http.asgi import create_asgi
+    platform = _platform(args)
+    _prepare(args, platform)
+    workers = getattr(args, "workers", None) or 1
+    if workers > 1 and not controllers:
+        create_asgi(platform, args.threads)  # default networks made once, before the fork
+        platform.database.close()
+        log.info("API listening on http://%s:%s%s", args.host, args.port, "/bigdata/api/v1")
+        return serving.prefork(workers, args.host, args.port,
+                               lambda: create_asgi(_platform(args), args.threads))
+    app = create_asgi(platform, args.threads)
     stop = threading.Event()
     threads = []
     for name in controllers:
         controller = _load_controller(name, platform)
         if controller is not None:
-            t = threading.Thread(target=_run_controller, args=(name, controller, stop), name=name, daemon=True)
-            t.start()
-            threads.append(t)
-            log.info("%s running", name)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads,
-                                    ident="bdp")
+            threads.append(_start(name, controller, stop))
+    threads += _start_tasks(controllers, platform, stop)
+    # uvicorn catches SIGTERM/SIGINT while it serves and raises them again once it has
+    # stopped: these handlers take that second delivery quietly.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGINT, lambda *_: None)
     log.info("API listening on http://%s:%s%s", args.host, args.port, "/bigdata/api/v1")
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        serving.server(app, args.host, args.port).run()
     finally:
         log.info("shutting down")
         stop.set()
         platform.wake()
-        server.close()
         for t in threads:
             t.join(timeout=15)
         platform.database.close()
@@ -116,7 +142,7 @@ def serve(args, controllers: tuple[str, ...]) -> int:
 
 
 def cmd_server(args) -> int:
-    return serve(args, ("framework", "orchestrator"))
+    return serve(args, ("framework", "orchestrator", "operations"))
 
 
 def cmd_api(args) -> int:
@@ -126,8 +152,8 @@ def cmd_api(args) -> int:
 def cmd_controller(args) -> int:
     _setup_logging()
     platform = _platform(args)
-    controller = _load_controller(args.command, platform)
-    if controller is None:
+    controllers = {name: _load_controller(name, platform) for name in COMPONENTS[args.command]}
+    if None in controllers.values():
         return 1
     stop = threading.Event()
 
@@ -136,8 +162,11 @@ def cmd_controller(args) -> int:
         platform.wake()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("%s running", args.command)
-    _run_controller(args.command, controller, stop)
+    threads = [_start(name, c, stop) for name, c in controllers.items()]
+    threads += _start_tasks(COMPONENTS[args.command], platform, stop)
+    for t in threads:
+        while t.is_alive():  # a bounded join at a time, so the signal handler runs
+            t.join(1)
     platform.database.close()
     return 0
 
@@ -205,13 +234,16 @@ def register(subparsers) -> None:
         p = subparsers.add_parser(name, help=text)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=5000)
-        p.add_argument("--threads", type=int, default=8, help="request threads")
+        p.add_argument("--threads", type=int, default=8, help="request threads (event streams need none)")
+        if name == "api":
+            p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                           help="worker processes (default: one per core)")
         _data_dir_arg(p)
         p.add_argument("--no-auth", action="store_true", help="no tokens: every caller is the admin (trials only)")
         p.add_argument("--engine", choices=["docker", "mesos"], help="container engine (default: $BDP_ENGINE or docker)")
         p.add_argument("--mesos-master", help="Mesos master URL (engine mesos)")
         p.set_defaults(func=func)
-    for name in CONTROLLERS:
+    for name in COMPONENTS:
         p = subparsers.add_parser(name, help=f"run the {name} alone")
         _data_dir_arg(p)
         p.add_argument("--engine", choices=["docker", "mesos"])

@@ -97,13 +97,17 @@ class APIClient:
         self.http = httpx.Client(base_url=self.url + API_PREFIX, headers=headers, timeout=timeout)
         self._me: dict | None = None
 
-    def request(self, method: str, path: str, **kwargs):
+    def _send(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise ClientError(f"cannot reach the API at {self.url}: {exc}") from exc
         if response.status_code >= 400:
             raise ClientError(error_line(response))
+        return response
+
+    @staticmethod
+    def _body(response: httpx.Response):
         if not response.content:
             return {}
         try:
@@ -111,8 +115,27 @@ class APIClient:
         except ValueError:
             return {"text": response.text}
 
+    def request(self, method: str, path: str, **kwargs):
+        return self._body(self._send(method, path, **kwargs))
+
     def get(self, path: str, **kw):
         return self.request("GET", path, **kw)
+
+    def get_all(self, path: str, key: str, limit: int = 1000) -> list:
+        """Every item of a paged list, following each page's `next`, or the `Link:
+        rel=next` header of lists that answer an array (/hosts, /networks); servers that
+        do not page answer everything at once, with neither."""
+        items: list = []
+        params: dict | None = {"limit": limit}
+        while path:
+            response = self._send("GET", path, params=params)
+            page = self._body(response)
+            items += as_list(page, key)
+            nxt = (page.get("next") if isinstance(page, dict)
+                   else response.links.get("next", {}).get("url"))
+            path = nxt[len(API_PREFIX):] if nxt and nxt.startswith(API_PREFIX) else nxt
+            params = None  # the next URL carries them
+        return items
 
     def me(self) -> dict:
         """The signed-in user ({"name", "role", ...})."""

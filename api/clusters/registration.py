@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from peewee import IntegrityError, SqliteDatabase, fn
 
 from api.catalog import options as opts
+from api.catalog import product as catalog
 from api.catalog import template
+from api.clusters import capacity, lifetimes, quotas
 from api.core import status
 from api.core.config import API_PREFIX
 from api.core.errors import Conflict, Invalid, Temporary
 from api.core.models import (
     Cluster,
+    ClusterDocument,
     Event,
     Interface,
     Job,
@@ -26,6 +30,7 @@ from api.core.models import (
     utcnow,
 )
 from api.core.status import NodeStatus
+from api.infra import host as hosts
 
 log = logging.getLogger("bdp.clusters")
 
@@ -44,17 +49,34 @@ def _next_seq(user: User, product: Product) -> int:
 def _networks(checked) -> dict[str, int]:
     """Network ids by name; a missing network is a 400 naming node, interface and network."""
     wanted = {net.networkname for node in checked.nodes.values() for net in node.networks.values()}
-    found = dict(Network.select(Network.name, Network.id).where(Network.name.in_(wanted)).tuples()) if wanted else {}
+    rows = list(Network.select(Network.name, Network.id, Network.driver)
+                .where(Network.name.in_(wanted))) if wanted else []
+    found = {n.name: n.id for n in rows}
+    overlays = {n.name for n in rows if n.driver == "overlay"}
     for node_name, node in checked.nodes.items():
         for device, net in node.networks.items():
             if net.networkname not in found:
                 raise Invalid(f"node {node_name} interface {device} asks for network "
                                   f"{net.networkname!r}, which does not exist",
                                   field=f"nodes.{node_name}.networks.{device}.networkname")
+        first = min(node.networks, key=_device_key, default=None)
+        if first is not None and node.networks[first].networkname in overlays:
+            # The orchestrator reaches a node on its first interface; the platform host
+            # cannot route to a Swarm overlay's addresses.
+            raise Invalid(f"node {node_name} interface {first} is on network "
+                          f"{node.networks[first].networkname}, a Swarm overlay the platform "
+                          "cannot reach: put a node's first interface on a bridge or macvlan "
+                          "network", field=f"nodes.{node_name}.networks.{first}.networkname")
     return found
 
 
-def _render(product: Product, values: dict, user: User, seq: int):
+def _device_key(device: str):
+    """eth2 before eth10."""
+    match = re.match(r"(\D*)(\d*)$", device)
+    return (match.group(1), int(match.group(2) or 0)) if match else (device, 0)
+
+
+def render(product: Product, values: dict, user: User, seq: int):
     try:
         doc, checked = template.render_document(
             product.template, product.template_format,
@@ -63,6 +85,7 @@ def _render(product: Product, values: dict, user: User, seq: int):
         # The product's template passed its own check, so this is about these options.
         raise Invalid(f"the template of {product.name} {product.version} failed with these "
                           f"options: {e.message}", field=e.field or "template") from None
+    catalog.check_docker_opts(checked, product.privileges)
     return doc, checked, _networks(checked)
 
 
@@ -81,20 +104,19 @@ def _insert_chunked(model, fields, rows) -> None:
         database.execute_sql(head + ", ".join([one_row] * len(chunk)), params)
 
 
-def _store(user: User, product: Product, seq: int, values: dict, doc: dict, checked, networks) -> tuple[int, int]:
-    now = utcnow()
-    cluster_id = Cluster.insert(user=user, product=product, seq=seq, status=status.REGISTERED,
-                                options=values, dnsname=checked.dnsname, document=doc,
-                                status_since=now, created=now, updated=now).execute()
+def store_nodes(cluster_id: int, checked, names: list[str], networks: dict[str, int]) -> None:
+    """Insert the rows of the rendered nodes `names` (queued, on no host yet): node, disks,
+    interfaces. Launch stores every node; a resize the ones it adds."""
     N = Node
     node_fields = [N.cluster, N.name, N.status, N.reason, N.cpu, N.mem, N.port, N.check_ports, N.tags,
                    N.required_host, N.docker_image, N.docker_opts, N.container_id]
+    wanted = [(name, checked.nodes[name]) for name in names]
     _insert_chunked(Node, node_fields, [
         (cluster_id, name, NodeStatus.QUEUED, "", n.cpu, n.mem, n.port, n.check_ports, n.tags, n.required_host,
-         n.docker_image, n.docker_opts, "") for name, n in checked.nodes.items()])
+         n.docker_image, n.docker_opts, "") for name, n in wanted])
     ids = dict(Node.select(Node.name, Node.id).where(Node.cluster == cluster_id).tuples())
     disks, ifaces = [], []
-    for name, n in checked.nodes.items():
+    for name, n in wanted:
         node_id = ids[name]
         disks.extend((node_id, d, spec.destination, spec.mode, spec.type, spec.origin)
                      for d, spec in n.disks.items())
@@ -105,17 +127,32 @@ def _store(user: User, product: Product, seq: int, values: dict, doc: dict, chec
     if ifaces:
         _insert_chunked(Interface, [Interface.node, Interface.device, Interface.network, Interface.type],
                         ifaces)
+
+
+def store_services(cluster_id: int, doc: dict, checked) -> int:
+    """Insert the rendered document's services; returns how many."""
     services = [(cluster_id, name, s.nodes, {k: v for k, v in doc["services"][name].items() if k != "nodes"})
                 for name, s in checked.services.items()]
     if services:
         _insert_chunked(Service, [Service.cluster, Service.name, Service.nodes, Service.properties], services)
-    job_id = Job.insert(cluster=cluster_id, kind="launch", created=now).execute()
+    return len(services)
+
+
+def _store(user: User, product: Product, seq: int, values: dict, doc: dict, checked, networks) -> tuple[int, int]:
+    now = utcnow()
+    cluster_id = Cluster.insert(user=user, product=product, seq=seq, status=status.REGISTERED,
+                                options=values, dnsname=checked.dnsname,
+                                status_since=now, created=now, updated=now).execute()
+    ClusterDocument.insert(cluster=cluster_id, document=doc).execute()
+    store_nodes(cluster_id, checked, list(checked.nodes), networks)
+    services = store_services(cluster_id, doc, checked)
+    job_id = Job.insert(cluster=cluster_id, kind="launch", created=now, who=user.name).execute()
     Event.insert(cluster=cluster_id, time=now, component="api", level="info",
-                 message=f"registered: {len(checked.nodes)} node(s), {len(services)} service(s)").execute()
+                 message=f"registered: {len(checked.nodes)} node(s), {services} service(s)").execute()
     return cluster_id, job_id
 
 
-def _transaction():
+def write_transaction():
     # BEGIN IMMEDIATE on SQLite: take the write lock first, so two launches queue on the
     # busy timeout instead of failing to upgrade a read lock.
     if isinstance(db.obj, SqliteDatabase):
@@ -123,37 +160,59 @@ def _transaction():
     return db.atomic()
 
 
+def _check_capacity(platform, checked) -> None:
+    check_capacity(checked, platform.settings.max_nodes)
+
+
+def check_capacity(checked, max_nodes: int) -> None:
+    """Refuse, with the reason, a cluster no host could ever run (api/clusters/capacity.py)."""
+    known = [o for o in hosts.offers() if o.state != "lost"]
+    verdict = capacity.never_fits(capacity.needs_of(checked),
+                                  [capacity.Capacity(o.host, o.total_cpus, o.total_mem, o.all_disks)
+                                   for o in known], max_nodes)
+    if verdict:
+        raise Invalid(f"this cluster can never be placed: {verdict[1]}", field=verdict[0])
+
+
+def _first_render(user: User, product: Product, given):
+    """The checked options, the cluster id a launch would take now, and the document
+    rendered with both: what preview shows is what launch registers."""
+    if not product.template:
+        raise Conflict(f"product {product.name} {product.version} has no template yet; "
+                       "PUT one to .../template first", field="template")
+    given, platform_keys = lifetimes.split_launch(given)
+    values = opts.merge(product.options, given)
+    seq = _next_seq(user, product)
+    return values, seq, render(product, values, user, seq), platform_keys
+
+
 def preview(user: User, product: Product, given) -> dict:
     """What a launch with `given` would register, without registering anything (the
     `helm template` of a product): the checked options and the rendered document, with
     the next cluster id of this user and product."""
-    if not product.template:
-        raise Conflict(f"product {product.name} {product.version} has no template yet; "
-                       "PUT one to .../template first", field="template")
-    values = opts.merge(product.options, given)
-    seq = _next_seq(user, product)
-    doc, checked, _networks_found = _render(product, values, user, seq)
+    values, seq, (doc, checked, _), _platform_keys = _first_render(user, product, given)
     return {"cluster": f"{API_PREFIX}/clusters/{user.name}/{product.name}/{product.version}/{seq}",
             "options": values, "document": doc,
             "nodes": len(checked.nodes), "services": len(checked.services)}
 
 
 def launch(platform, user: User, product: Product, given) -> tuple[str, int, int]:
-    """Register a cluster of `product` for `user`; returns its URI, id (seq) and job id."""
-    if not product.template:
-        raise Conflict(f"product {product.name} {product.version} has no template yet; "
-                       "PUT one to .../template first", field="template")
-    values = opts.merge(product.options, given)
-    seq = _next_seq(user, product)
-    doc, checked, networks = _render(product, values, user, seq)
+    """Register a cluster of `product` for `user`; returns its URI, id (seq) and job id.
+    `lifetime` and `auto_replace` in `given` are the platform's, not the product's options."""
+    values, seq, (doc, checked, networks), platform_keys = _first_render(user, product, given)
+    expires = lifetimes.at_launch(platform_keys.get("lifetime"), product, platform.settings)
+    _check_capacity(platform, checked)
     for _attempt in range(SEQ_ATTEMPTS):
         try:
-            with _transaction():
+            with write_transaction():
                 actual = _next_seq(user, product)
                 if actual != seq:  # another launch took this id: the template may use it
                     seq = actual
-                    doc, checked, networks = _render(product, values, user, seq)
+                    doc, checked, networks = render(product, values, user, seq)
+                quotas.check(user, quotas.of_checked(checked))
                 cluster_id, job_id = _store(user, product, seq, values, doc, checked, networks)
+                Cluster.update(expires=expires, auto_replace=platform_keys.get("auto_replace")).where(
+                    Cluster.id == cluster_id).execute()
             break
         except IntegrityError:
             # Two launches picked the same id at once (PostgreSQL): try the next one.
@@ -161,7 +220,7 @@ def launch(platform, user: User, product: Product, given) -> tuple[str, int, int
             if _next_seq(user, product) == seq:
                 raise
             seq = _next_seq(user, product)
-            doc, checked, networks = _render(product, values, user, seq)
+            doc, checked, networks = render(product, values, user, seq)
     else:
         raise Temporary("too many simultaneous launches; try again")
     platform.wake("framework")
@@ -171,7 +230,7 @@ def launch(platform, user: User, product: Product, given) -> tuple[str, int, int
 def destroy(user: User, cluster: Cluster) -> int | None:
     """Move a cluster to `destroying`; returns the destroy job's id. Harmless when repeated."""
     if status.transition(cluster, status.DESTROYING, "api", f"destroy requested by {user.name}"):
-        return Job.insert(cluster=cluster.id, kind="destroy", created=utcnow()).execute()
+        return Job.insert(cluster=cluster.id, kind="destroy", created=utcnow(), who=user.name).execute()
     cluster.status = Cluster.select(Cluster.status).where(Cluster.id == cluster.id).scalar()
     if cluster.status not in (status.DESTROYING, status.DESTROYED):
         raise Conflict(f"cluster is {cluster.status} and cannot be destroyed now; try again")

@@ -11,7 +11,9 @@ import hashlib
 import logging
 import os
 import secrets
+import time
 
+from api.core.compiled import Compiled
 from api.core.errors import Forbidden, Unauthenticated
 from api.core.models import Token, User, db, utcnow
 
@@ -31,10 +33,17 @@ def new_token() -> str:
 
 
 def create_token(user: User, name: str = "", expires_days: float | None = None,
-                 token: str | None = None) -> tuple[str, Token]:
-    """Store a new token for `user`; returns the clear token (shown once) and its row."""
+                 token: str | None = None, not_after: dt.datetime | None = None) -> tuple[str, Token]:
+    """Store a new token for `user`; returns the clear token (shown once) and its row.
+
+    `not_after` is the expiry of the token that asked for this one: a token never
+    outlives the token that created it (else a stolen short-lived token could mint a
+    permanent one), so the new expiry is capped there, and a token asked without an
+    expiry gets it."""
     token = token or new_token()
     expires = utcnow() + dt.timedelta(days=expires_days) if expires_days else None
+    if not_after is not None and (expires is None or expires > not_after):
+        expires = not_after
     row = Token.create(user=user, digest=hash_token(token), name=name, expires=expires)
     return token, row
 
@@ -66,14 +75,43 @@ def bootstrap_admin(settings) -> str | None:
     return token
 
 
-def user_for_token(token: str) -> User:
-    row = (Token.select(Token, User).join(User)
-           .where(Token.digest == hash_token(token)).first())
+# Tokens looked up in the last few seconds, by digest: every request authenticates, and
+# most come from a few tokens. A token revoked here is forgotten at once; one revoked by
+# another process of a split control plane stops working within CACHE_SECONDS.
+CACHE_SECONDS = 5.0
+CACHE_SIZE = 10000
+_cache: dict[str, tuple[float, object, Token]] = {}  # digest -> (when, database, row)
+_FIND = Compiled(lambda d: Token.select(Token, User).join(User).where(Token.digest == d).limit(1),
+                 "\0digest")
+
+
+def forget_tokens() -> None:
+    """Drop the cache (a token or user was removed)."""
+    _cache.clear()
+
+
+def token_for(token: str) -> Token:
+    """The stored token (with its user) a clear token stands for, if valid and unexpired."""
+    digest = hash_token(token)
+    now = time.monotonic()
+    hit = _cache.get(digest)
+    if hit is not None and now - hit[0] < CACHE_SECONDS and hit[1] is db.obj:
+        row = hit[2]
+    else:
+        row = _FIND.first(digest)
+        if row is not None:
+            if len(_cache) >= CACHE_SIZE:
+                _cache.clear()
+            _cache[digest] = (now, db.obj, row)
     if row is None:
         raise Unauthenticated("the token is not valid")
     if row.expires is not None and row.expires < utcnow():
         raise Unauthenticated("the token has expired; ask for a new one (bdp tokens create)")
-    return row.user
+    return row
+
+
+def user_for_token(token: str) -> User:
+    return token_for(token).user
 
 
 def is_admin(user: User | None) -> bool:

@@ -1,9 +1,13 @@
 """Leases: how a controller claims a cluster so no other process acts on it.
 
-A lease is two columns on the cluster (owner, expiry). Claiming is one conditional
-UPDATE, so it is atomic on SQLite and PostgreSQL alike. A controller renews its
-lease while it works; a killed controller's lease simply runs out and another (or
-the same one, restarted) picks the cluster up where the registry says it is.
+A lease is a row of its own (`Lease`: cluster, owner, expiry), never a column of the
+cluster: SQLite rewrites a whole row on any UPDATE, and a lease is taken and given back
+on every controller pass, so a cluster waiting for resources would rewrite its options
+every second. Claiming is one conditional UPDATE (or, the first time, an INSERT that a
+unique index lets only one process win), so it is atomic on SQLite and PostgreSQL
+alike. A controller renews its lease while it works; a killed controller's lease simply
+runs out and another (or the same one, restarted) picks the cluster up where the
+registry says it is.
 """
 from __future__ import annotations
 
@@ -12,36 +16,53 @@ import os
 import socket
 import uuid
 
-from api.core.models import Cluster, utcnow
+from peewee import JOIN, Value
+
+from api.core.models import Cluster, Lease, utcnow
 
 
 def new_owner(component: str) -> str:
     return f"{component}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _free_or_mine(owner: str):
-    return (Cluster.lease_owner.is_null() | (Cluster.lease_expires < utcnow())
-            | (Cluster.lease_owner == owner))
+def free_or_mine(owner: str):
+    """Lease rows nobody holds now, or `owner` does."""
+    return Lease.owner.is_null() | (Lease.expires < utcnow()) | (Lease.owner == owner)
 
 
 def claim(cluster_id: int, owner: str, seconds: float, statuses: set[str] | None = None) -> bool:
     """Take (or renew) the lease on a cluster; False if someone else holds it."""
-    query = Cluster.update(lease_owner=owner,
-                           lease_expires=utcnow() + dt.timedelta(seconds=seconds)).where(
-        (Cluster.id == cluster_id) & _free_or_mine(owner))
+    expires = utcnow() + dt.timedelta(seconds=seconds)
+    wanted = Cluster.select(Cluster.id).where(Cluster.id == cluster_id)
     if statuses is not None:
-        query = query.where(Cluster.status.in_(statuses))
-    return bool(query.execute())
+        wanted = wanted.where(Cluster.status.in_(statuses))
+    updated = (Lease.update(owner=owner, expires=expires)
+               .where((Lease.cluster == cluster_id) & free_or_mine(owner) & Lease.cluster.in_(wanted))
+               .execute())
+    if updated:
+        return True
+    # No lease row yet: one INSERT; of two processes at once the unique index lets one in.
+    rows = wanted.select(Cluster.id, Value(owner), Value(expires))
+    inserted = (Lease.insert_from(rows, [Lease.cluster, Lease.owner, Lease.expires])
+                .on_conflict_ignore().as_rowcount().execute())
+    return bool(inserted)
 
 
 def release(cluster_id: int, owner: str) -> None:
-    Cluster.update(lease_owner=None, lease_expires=None).where(
-        (Cluster.id == cluster_id) & (Cluster.lease_owner == owner)).execute()
+    Lease.update(owner=None, expires=None).where(
+        (Lease.cluster == cluster_id) & (Lease.owner == owner)).execute()
 
 
 def claimable(statuses: set[str], owner: str) -> list[int]:
     """Ids of clusters in `statuses` that nobody else holds, oldest first."""
     query = (Cluster.select(Cluster.id)
-             .where(Cluster.status.in_(statuses) & _free_or_mine(owner))
+             .join(Lease, JOIN.LEFT_OUTER, on=(Lease.cluster == Cluster.id))
+             .where(Cluster.status.in_(statuses) & (Lease.id.is_null() | free_or_mine(owner)))
              .order_by(Cluster.id))
     return [row.id for row in query]
+
+
+def holder(cluster_id: int) -> str | None:
+    """Who holds the cluster's lease now (None: nobody)."""
+    row = Lease.get_or_none((Lease.cluster == cluster_id) & (Lease.expires >= utcnow()))
+    return row.owner if row else None

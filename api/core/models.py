@@ -71,7 +71,12 @@ class Product(BaseModel):
     orchestrator = BlobField(null=True)  # playbook YAML, or a tar.gz bundle
     orchestrator_format = CharField(default="yaml")  # "yaml" | "tar.gz"
     image = CharField(default="")  # docker image to build for this product, "" = none
-    image_hash = CharField(default="")  # files hash of the bundle's image/ when loaded
+    # files hash of the bundle's image/ when loaded; nullable: SQLite adds it without a rebuild
+    image_hash = CharField(null=True, default="")
+    # What its nodes may get beyond a plain container (api/core/privileges.py), admin-set.
+    privileges = JSONField(null=True, default=dict)
+    # What it declares about life after launch (api/catalog/day2.py): resizable options, ...
+    day2 = JSONField(null=True, default=dict)
     created = DateTimeField(default=utcnow)
     updated = DateTimeField(default=utcnow)
 
@@ -80,24 +85,54 @@ class Product(BaseModel):
 
 
 class Host(BaseModel):
+    """A host nodes run on: registered by an admin (`url` set: a Docker endpoint), or
+    found by the engine (the embedded local Docker Engine, Mesos agents: `url` empty)."""
     name = CharField(unique=True)
     engine = CharField(default="docker")
-    address = CharField(default="")
-    cpus = FloatField(default=0)
+    address = CharField(default="")  # on the site network: where VXLAN segments reach it
+    cpus = FloatField(default=0)  # offered in all (the engine's, or the admin's override)
     mem = IntegerField(default=0)  # MB
     attributes = JSONField(default=dict)
-    active = BooleanField(default=True)
+    active = BooleanField(default=True)  # the engine reports it (found hosts) / offered at all
     last_seen = DateTimeField(default=utcnow)
+    url = CharField(default="")  # unix://, tcp:// or ssh://; "" = found by the engine
+    tls = JSONField(default=dict)  # {"ca", "cert", "key"}: paths of files on the platform host
+    labels = JSONField(default=dict)
+    state = CharField(default="active")  # the admin's: active | drain (lost is lost_since)
+    lost_since = DateTimeField(null=True)  # silent past BDP_HOST_TIMEOUT
+    cpus_override = FloatField(null=True)
+    mem_override = IntegerField(null=True)
 
 
 class Network(BaseModel):
     name = CharField(unique=True)
     description = TextField(default="")
-    subnet = CharField()  # CIDR, e.g. 10.30.0.0/24
+    subnet = CharField()  # CIDR, e.g. 10.30.0.0/24; a tenant network's pool of segments
     gateway = CharField()
     range_start = CharField()
     range_end = CharField()
     created = DateTimeField(default=utcnow)
+    driver = CharField(default="bridge")  # bridge | macvlan | overlay (api/infra/segments.py)
+    isolation = CharField(default="shared")  # tenant: each user a segment of their own
+    segment_prefix = IntegerField(default=0)  # tenant: the prefix length of each segment
+    parent = CharField(default="")  # macvlan: the interface every host has on the site L2
+
+
+class Segment(BaseModel):
+    """One L2 segment of a network: a tenant's own (or everyone's, on a shared network),
+    realised per host as a docker bridge (the embedded engine) or a VXLAN (`vni`)
+    carrying a docker macvlan network (registered hosts)."""
+    network = ForeignKeyField(Network, backref="segments", on_delete="CASCADE")
+    owner = IntegerField(default=0)  # the user's id; 0 = everyone (a shared network)
+    kind = CharField(default="bridge")  # bridge | vxlan | macvlan | overlay
+    index = IntegerField(default=0)  # which slice of the network's subnet
+    subnet = CharField()
+    gateway = CharField()  # the platform's own address on the segment
+    vni = IntegerField(null=True, unique=True)
+    created = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("network", "owner", "kind"), True), (("network", "index"), True))
 
 
 class Cluster(BaseModel):
@@ -110,14 +145,18 @@ class Cluster(BaseModel):
     step = CharField(default="")  # "k/n" of the current phase
     options = JSONField(default=dict)
     dnsname = CharField(default="")
-    document = JSONField(default=dict)  # the rendered template
+    # The rendered template is in ClusterDocument and the lease in Lease: SQLite rewrites
+    # a whole row on any UPDATE, and a lease changes on every controller pass.
     ssh_public_key = TextField(default="")
-    # Leases: which controller works on this cluster, and until when.
-    lease_owner = CharField(null=True)
-    lease_expires = DateTimeField(null=True)
     status_since = DateTimeField(default=utcnow)
     created = DateTimeField(default=utcnow)
     updated = DateTimeField(default=utcnow)
+    health = CharField(default="unknown")  # core.status.Health
+    problems = JSONField(default=list)  # [{"node", "status", "reason"}] behind a degraded health
+    # When the platform destroys it by itself (None: never), and whether a dead node is
+    # replaced without being asked (None: as its product says) (issue 12).
+    expires = DateTimeField(null=True, index=True)
+    auto_replace = BooleanField(null=True)
 
     class Meta:
         indexes = ((("user", "product", "seq"), True),)
@@ -126,6 +165,20 @@ class Cluster(BaseModel):
     def dn(self) -> str:
         """The cluster's distinguished name, also its path under /clusters."""
         return f"clusters/{self.user.name}/{self.product.name}/{self.product.version}/{self.seq}"
+
+
+class ClusterDocument(BaseModel):
+    """The rendered template a cluster was registered with: written once, read rarely."""
+    cluster = ForeignKeyField(Cluster, unique=True, backref="documents", on_delete="CASCADE")
+    document = JSONField(default=dict)
+
+
+class Lease(BaseModel):
+    """Which controller works on a cluster, and until when (api/core/lease.py). A row of
+    its own, so claiming and renewing never rewrites the cluster's row."""
+    cluster = ForeignKeyField(Cluster, unique=True, backref="leases", on_delete="CASCADE")
+    owner = CharField(null=True)
+    expires = DateTimeField(null=True)
 
 
 class Node(BaseModel):
@@ -186,6 +239,7 @@ class Address(BaseModel):
     address = CharField()
     interface = ForeignKeyField(Interface, null=True, backref="allocations", on_delete="CASCADE")
     allocated = DateTimeField(default=utcnow)
+    segment = ForeignKeyField(Segment, null=True, backref="addresses")
 
     class Meta:
         indexes = ((("network", "address"), True),)
@@ -207,10 +261,26 @@ class Event(BaseModel):
 
 
 class Job(BaseModel):
-    """The seed's asynchronous job (`/queue/<id>`): one per launch or destroy request."""
+    """The seed's asynchronous job (`/queue/<id>`): a launch, a destroy, or a day-2
+    operation (restart, resize, replace...) queued on a cluster (api/clusters/operations.py)."""
     cluster = ForeignKeyField(Cluster, backref="jobs", on_delete="CASCADE")
-    kind = CharField()  # "launch" | "destroy" | "action:<tag>"
+    kind = CharField()  # "launch" | "destroy" | an operation: "restart", "resize", ...
     created = DateTimeField(default=utcnow)
+    # Operations (issue 12); launch and destroy leave `status` "" and derive it.
+    params = JSONField(default=dict)  # the operation's own arguments
+    status = CharField(default="", index=True)  # core.status.OperationStatus
+    progress = IntegerField(default=0)
+    step = CharField(default="")  # what it is doing now, in words
+    started = DateTimeField(null=True)
+    finished = DateTimeField(null=True)
+    result = JSONField(null=True)
+    reason = TextField(default="")
+    run = IntegerField(null=True)  # the last playbook Run it made
+    who = CharField(default="")  # the user who asked
+    # Which executor runs it, and until when (renewed while it runs): a killed one's
+    # operation is taken over when this runs out.
+    owner = CharField(null=True)
+    expires = DateTimeField(null=True)
 
 
 class Run(BaseModel):
@@ -226,6 +296,17 @@ class Run(BaseModel):
     summary = TextField(default="")
 
 
+class Quota(BaseModel):
+    """How much one user may hold at once (api/clusters/quotas.py); the row without a
+    user is the default for everyone without a row of their own. None: no limit."""
+    user = ForeignKeyField(User, null=True, unique=True, backref="quotas", on_delete="CASCADE")
+    clusters = IntegerField(null=True)
+    nodes = IntegerField(null=True)
+    cpus = FloatField(null=True)
+    memory = IntegerField(null=True)  # MB
+    disks = IntegerField(null=True)
+
+
 class State(BaseModel):
     """Small key/value facts a controller must keep across restarts (e.g. Mesos framework id)."""
     key = CharField(unique=True)
@@ -233,4 +314,5 @@ class State(BaseModel):
 
 
 ALL_MODELS = [User, Token, Product, Host, Network, Cluster, Node, Disk, NodeDisk,
-              Interface, Address, Service, Event, Job, Run, State]
+              Interface, Address, Service, Event, Job, Run, State, ClusterDocument, Lease,
+              Segment, Quota]

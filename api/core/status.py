@@ -10,7 +10,7 @@ statuses each controller acts on, so no module spells a status as a bare string.
 """
 from __future__ import annotations
 
-from api.core.models import Cluster, Event, db, utcnow
+from api.core.models import Cluster, Event, Job, db, utcnow
 
 REGISTERED = "registered"
 SCHEDULING = "scheduling"
@@ -33,7 +33,9 @@ TRANSITIONS: dict[str, set[str]] = {
     CONFIGURED: {READY, CONFIGURING, FAILED},
     READY: {CONFIGURING, STOPPED, FAILED},
     STOPPED: {CONFIGURING, READY, FAILED},
-    FAILED: set(),
+    # repair: a failed cluster (its resources already given back) is placed, started and
+    # configured again from the start, with the product's current playbook.
+    FAILED: {REGISTERED},
     DESTROYING: {DESTROYED},
     DESTROYED: set(),
 }
@@ -41,6 +43,8 @@ for _status, _targets in TRANSITIONS.items():
     if _status not in (DESTROYING, DESTROYED):
         _targets.add(DESTROYING)
 
+# Every cluster status (the values `?status=` accepts).
+ALL = frozenset(TRANSITIONS)
 # Statuses in which a cluster holds (or may hold) containers, addresses and disks.
 ACTIVE = {REGISTERED, SCHEDULING, SCHEDULED, CONFIGURING, CONFIGURED, READY, STOPPED, FAILED}
 # Statuses after which nothing more happens on its own.
@@ -60,6 +64,12 @@ ACTION_FROM = {READY, STOPPED}
 STATUS_ACTION_FROM = {READY, STOPPED, CONFIGURED}
 # Clusters the orchestrator's playbook runs may keep working on.
 RUN_HOLDS = {CONFIGURING, CONFIGURED, READY, STOPPED}
+# Day-2 operations run on a cluster at rest, which keeps its status while they run
+# (a field of the cluster view names the running operation); `repair` starts from failed.
+AT_REST = {READY, STOPPED}
+REPAIR_FROM = {READY, STOPPED, FAILED}
+# A cluster in these statuses will not run its queued operations any more.
+GONE = {DESTROYING, DESTROYED}
 
 
 class NodeStatus:
@@ -68,9 +78,27 @@ class NodeStatus:
     RUNNING = "running"
     FAILED = "failed"  # its container exited, disappeared or did not start
     STOPPED = "stopped"
+    LOST = "lost"  # its host stopped answering; adopted again (running) when it is back
     DESTROYED = "destroyed"
     # Nodes that keep their host's cpus, memory and disks.
-    HOLDING = (QUEUED, RUNNING, FAILED, STOPPED)
+    HOLDING = (QUEUED, RUNNING, FAILED, STOPPED, LOST)
+    # Nodes that make a cluster's health degraded.
+    UNHEALTHY = (FAILED, LOST)
+    # Day-2 changes an operation asks of the framework (api/framework/changes.py).
+    DRAINING = "draining"  # leaving the cluster: the product moves its work off it first
+    REMOVING = "removing"  # the framework removes its container and gives back what it held
+    REPLACING = "replacing"  # the framework recreates it: same name and addresses
+    CHANGING = (DRAINING, REMOVING, REPLACING)
+    HOLDING = HOLDING + CHANGING
+
+
+class Health:
+    """A cluster's health, apart from its lifecycle status: a dead or lost node degrades
+    a `ready` cluster instead of hiding behind it (the framework's survey sets it), and so
+    does a day-2 operation that failed (api/clusters/views.day2_of adds those)."""
+    HEALTHY = "healthy"  # every node runs
+    DEGRADED = "degraded"  # some node failed or is lost; `problems` say which and why
+    UNKNOWN = "unknown"  # not running yet, or no longer
 
 
 class RunStatus:
@@ -80,6 +108,51 @@ class RunStatus:
     FAILED = "failed"
     CANCELLED = "cancelled"  # the orchestrator stopped or lost the lease
     INTERRUPTED = "interrupted"  # found `running` after its process died
+
+
+class OperationStatus:
+    """A queued operation's status (`Job.status`, api/clusters/operations.py). Launch and
+    destroy jobs derive theirs from the cluster's status (`derived`)."""
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    OPEN = (PENDING, RUNNING)
+    FINAL = (SUCCEEDED, FAILED, CANCELLED)
+    TRANSITIONS = {PENDING: {RUNNING, CANCELLED, FAILED}, RUNNING: {SUCCEEDED, FAILED, CANCELLED},
+                   SUCCEEDED: set(), FAILED: set(), CANCELLED: set()}
+
+    @staticmethod
+    def derived(kind: str, cluster_status: str, ever_ready: bool = False) -> str:
+        """The status of a launch or destroy job, from its cluster's status."""
+        if kind == "destroy":
+            return OperationStatus.SUCCEEDED if cluster_status == DESTROYED else OperationStatus.RUNNING
+        if cluster_status == REGISTERED:
+            return OperationStatus.PENDING
+        if cluster_status in (READY, STOPPED):
+            return OperationStatus.SUCCEEDED
+        if cluster_status == FAILED:
+            return OperationStatus.FAILED
+        if cluster_status in (DESTROYING, DESTROYED):
+            return OperationStatus.SUCCEEDED if ever_ready else OperationStatus.CANCELLED
+        return OperationStatus.RUNNING
+
+
+def move_operation(job_id: int, to: str, *, expect: str | tuple[str, ...] | None = None,
+                   **fields) -> bool:
+    """Move an operation to `to` if it is still in `expect` (default: any status allowed to
+    reach `to`): one conditional UPDATE, like a cluster transition. False when it was not."""
+    sources = ({s for s, targets in OperationStatus.TRANSITIONS.items() if to in targets}
+               if expect is None else ({expect} if isinstance(expect, str) else set(expect)))
+    if not sources or any(to not in OperationStatus.TRANSITIONS[s] for s in sources):
+        raise TransitionError(f"{sorted(sources)} -> {to} is not an operation transition")
+    if to in OperationStatus.FINAL:
+        fields.setdefault("finished", utcnow())
+        fields.setdefault("owner", None)
+        fields.setdefault("expires", None)
+    return bool(Job.update(status=to, **fields).where(
+        (Job.id == job_id) & Job.status.in_(sources)).execute())
 
 
 class TransitionError(Exception):
@@ -113,6 +186,12 @@ def transition(cluster: Cluster | int, to: str, component: str, message: str = "
         if changed:
             text = f"{to}" + (f": {message}" if message else "")
             record(cluster_id, component, text, level="error" if to == FAILED else "info")
+            if to == READY:
+                # The launch succeeded: said on its job, since the event saying so is
+                # pruned with age (api/core/retention.py) and a launch job's status is
+                # read from it once its cluster is destroyed (OperationStatus.derived).
+                (Job.update(finished=now).where((Job.cluster == cluster_id) & (Job.kind == "launch")
+                                                & Job.finished.is_null()).execute())
     if changed and not isinstance(cluster, int):
         cluster.status = to
         for key, value in fields.items():

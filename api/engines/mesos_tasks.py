@@ -3,10 +3,10 @@ of a node container (docker_opts passed on as DockerInfo parameters). Pure funct
 and dataclasses; the engine itself (api/engines/mesos.py) does the talking."""
 from __future__ import annotations
 
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from api.core import privileges
 from api.engines.base import LABEL_CLUSTER, LABEL_DN, LABEL_NODE, LABEL_PLATFORM, NodeSpec
 from api.engines.docker_opts import parse_docker_opts
 
@@ -99,18 +99,11 @@ class Agent:
 def task_info(spec: NodeSpec, agent_id: str, disk_names: set[str], platform_label: str,
               network_name: Callable[[str], str]) -> dict:
     """The Mesos TaskInfo that runs one node container on agent `agent_id`."""
-    opts = parse_docker_opts(spec.docker_opts)  # refuses what the docker engine refuses
-    words = shlex.split(spec.docker_opts or "")
-    parameters = []
-    i = 0
-    while i < len(words):
-        opt, value = (words[i].split("=", 1) + [""])[:2] if "=" in words[i] else (words[i], None)
-        if value is None:
-            value, i = words[i + 1], i + 2
-        else:
-            i += 1
-        if opt in PARAMETER_OPTS:
-            parameters.append({"key": opt.lstrip("-"), "value": value})
+    # Refuses what the docker engine refuses, by value against the product's privileges.
+    opts = parse_docker_opts(spec.docker_opts, spec.privileges)
+    parameters = [{"key": opt.lstrip("-"), "value": value}
+                  for opt, value in privileges.parse(spec.docker_opts, spec.privileges)
+                  if opt in PARAMETER_OPTS]
     labels = {**spec.labels, LABEL_CLUSTER: str(spec.cluster_id), LABEL_DN: spec.cluster_dn,
               LABEL_NODE: spec.name, LABEL_PLATFORM: platform_label}
     # TaskInfo labels identify the task in Mesos; `--label` puts them on the container.

@@ -36,12 +36,12 @@ from api.core import status as st
 from api.core.errors import Permanent
 from api.core.models import Cluster, Event, Network, Node, utcnow
 from api.core.status import NodeStatus
-from api.engines.base import Capability
-from api.framework import allocation
+from api.engines.base import Capability, SubnetTaken
+from api.framework import allocation, changes, release, teardown
+from api.framework.host_monitor import HostMonitor
 from api.framework.launch import Launcher
 from api.framework.placement import Unplaceable
 from api.framework.survey import Survey
-from api.infra import disk as disks
 from api.infra import host as hosts
 from api.infra import network
 
@@ -54,7 +54,7 @@ SURVEY_SECONDS = 3  # how often the engine is asked which node containers exist
 class Framework:
     name = "framework"
 
-    def __init__(self, platform, max_clusters: int = 8, max_starts: int = 24):
+    def __init__(self, platform, max_clusters: int = 8, max_starts: int = 64):
         self.platform = platform
         self.settings = platform.settings
         self.owner = lease.new_owner(COMPONENT)
@@ -67,6 +67,8 @@ class Framework:
         self._networks_ready = False
         self.launcher = Launcher(platform, self._starts)
         self.survey = Survey(platform)
+        self.monitor = HostMonitor(platform)
+        self._monitor_thread: threading.Thread | None = None
 
     @property
     def engine(self):
@@ -75,6 +77,9 @@ class Framework:
     # ------------------------------------------------------------------ loop
     def run(self, stop: threading.Event) -> None:
         log.info("framework %s running", self.owner)
+        self._monitor_thread = threading.Thread(target=self.monitor.run, args=(stop,),
+                                                name="bdp-fw-hosts", daemon=True)
+        self._monitor_thread.start()
         while not stop.is_set():
             try:
                 self.step(wait=False)
@@ -94,11 +99,14 @@ class Framework:
         image build, a slow node) never holds up the others."""
         did = self._collect()
         self._prepare()
-        for cid in lease.claimable(st.FRAMEWORK_CLAIMS, self.owner):
+        # Failed clusters still holding resources give them back (api/framework/release.py).
+        # So do clusters at rest whose operations ask for node changes (changes.py).
+        for cid in (lease.claimable(st.FRAMEWORK_CLAIMS, self.owner) + release.pending(self.owner)
+                    + changes.pending(self.owner)):
             if cid in self._inflight:
                 continue
             if not lease.claim(cid, self.owner, self.settings.lease_seconds,
-                               statuses=st.FRAMEWORK_CLAIMS):
+                               statuses=st.FRAMEWORK_CLAIMS | {st.FAILED} | st.AT_REST):
                 continue
             self._inflight[cid] = self._clusters.submit(self._work, cid)
             did = True
@@ -120,21 +128,77 @@ class Framework:
         return bool(done)
 
     def _prepare(self) -> None:
-        """Hosts and default networks, refreshed now and then."""
-        if time.monotonic() - self._hosts_synced > HOST_SYNC_SECONDS:
+        """Hosts and default networks, refreshed now and then (the host monitor's thread
+        probes hosts while `run` runs; stepped by hand, hosts are synced here)."""
+        monitored = self._monitor_thread is not None and self._monitor_thread.is_alive()
+        if not monitored and time.monotonic() - self._hosts_synced > HOST_SYNC_SECONDS:
             hosts.sync_hosts(self.engine)
             self._hosts_synced = time.monotonic()
+        if not monitored:
+            self.monitor.judge()
         if not self._networks_ready:
-            network.ensure_defaults(self.settings, self.engine.used_subnets())
-            if Capability.NETWORKS in self.engine.capabilities:
-                # Created now rather than at first use, so that the subnets are taken on
-                # the engine before another platform sharing it picks the same ones.
-                for net in Network.select():
-                    try:
-                        self.engine.ensure_network(net.name, net.subnet, net.gateway)
-                    except Exception as exc:
-                        log.warning("%s", exc)
+            self._default_networks()
             self._networks_ready = True
+
+    def _default_networks(self, attempts: int = 5) -> None:
+        """The default networks, each taken on the engine now rather than at first use,
+        so that another platform sharing the engine does not pick the same subnets. One
+        that did pick the same between our look and our creation (two platforms starting
+        at once; seen) makes ours overlap: that network, new and unused, is picked again."""
+        used = self.engine.used_subnets()
+        picked = {name for name, _, setting in network.DEFAULT_NETWORKS
+                  if not getattr(self.settings, setting, "")}
+        for _ in range(attempts):
+            created = network.ensure_defaults(self.settings, used, self.settings.default_isolation)
+            if Capability.NETWORKS not in self.engine.capabilities:
+                return
+            fresh = {net.id for net in created if net.name in picked}
+            lost = []
+            for net in Network.select():
+                try:
+                    self._reserve(net)
+                except SubnetTaken as exc:
+                    log.warning("%s", exc)
+                    if net.id in fresh:
+                        lost.append(net)
+                except Exception as exc:
+                    log.warning("%s", exc)
+            lost += self._overlapped([n for n in created if n.id in fresh and n not in lost])
+            if not lost:
+                return
+            taken = [net.subnet for net in lost]
+            for net in lost:
+                log.warning("network %s: %s was taken meanwhile on the engine; picking another",
+                            net.name, net.subnet)
+                net.delete_instance(recursive=True)
+            used = self.engine.used_subnets() + taken
+
+    def _overlapped(self, fresh: list[Network]) -> list[Network]:
+        """Fresh tenant pools another platform's network lies in: only the pool's last
+        slice is reserved on the engine, so docker cannot refuse an overlap elsewhere in
+        it; a fresh pool holds nothing else of ours yet."""
+        from api.infra import segments
+        pools = [n for n in fresh if n.isolation == segments.TENANT]
+        if not pools:
+            return []
+        used = self.engine.used_subnets()
+        return [n for n in pools if network._overlaps(n.subnet, [
+            s for s in used if s not in (n.subnet, str(segments.reserved_slice(n)))])]
+
+    def _reserve(self, net: Network) -> None:
+        """Take a network's subnet on the platform's engine: a shared bridge network is
+        made whole; a tenant pool is marked by a network on its reserved last slice,
+        labelled with the whole pool."""
+        from api.engines.base import InterfaceSpec
+        from api.infra import segments
+        if net.isolation == segments.TENANT:
+            mark = segments.reserved_slice(net)
+            if mark is not None:
+                iface = InterfaceSpec("", net.name, str(mark), str(mark.network_address + 1), "",
+                                      segment=segments.RESERVED, pool=net.subnet)
+                self.engine.ensure_network(net.name, iface.subnet, iface.gateway, iface=iface)
+        elif net.driver == "bridge":
+            self.engine.ensure_network(net.name, net.subnet, net.gateway)
 
     @contextmanager
     def _leased(self, cid: int):
@@ -163,6 +227,10 @@ class Framework:
                     self._destroy(cluster)
                 elif cluster.status in (st.REGISTERED, st.SCHEDULING):
                     self._schedule(cluster)
+                elif cluster.status == st.FAILED:
+                    release.release(self.engine, cluster, self._starts)
+                elif cluster.status in st.AT_REST:
+                    changes.apply(self, cluster)
             except Exception as exc:
                 # Engine or database trouble: say so once and retry on a later pass.
                 self._note(cid, f"error, will retry: {exc}", level="error")
@@ -190,7 +258,9 @@ class Framework:
             try:
                 for image in sorted({n.docker_image for n in todo}):
                     self.launcher.ensure_image(cluster, image)
-                specs = [self.launcher.spec(cluster, n) for n in todo]
+                members: dict = {}
+                specs = [self.launcher.spec(cluster, n, members) for n in todo]
+                self.launcher.get_ready(cluster, todo, specs)
             except Permanent as exc:
                 st.fail(cluster, COMPONENT, str(exc))
                 return
@@ -201,7 +271,7 @@ class Framework:
             if not self.launcher.bring_up(cluster, todo, specs, total):
                 return
         if st.transition(cluster, st.SCHEDULED, COMPONENT, f"{total} nodes running",
-                         expect=st.SCHEDULING, progress=100, step=f"{total}/{total}"):
+                         expect=st.SCHEDULING, progress=100, step=f"{total}/{total}", reason=""):
             self.platform.wake("orchestrator")
 
     def _place(self, cluster: Cluster, nodes: list[Node]) -> None:
@@ -212,7 +282,8 @@ class Framework:
         for node in nodes:
             if node.name in stale:
                 self.engine.remove_node(cluster.id, node.name)
-        plan = allocation.place_cluster(cluster, nodes)
+        plan = allocation.place_cluster(cluster, nodes,
+                                        vni_from=self.settings.vni_base)
         st.record(cluster.id, COMPONENT, "placed " + ", ".join(
             f"{n.name} on {plan[n.name].host}" for n in nodes))
 
@@ -227,6 +298,10 @@ class Framework:
             st.fail(cluster, COMPONENT, reason or f"gave up after {self.settings.scheduling_timeout:g}s: {note}")
         else:
             self._note(cluster.id, note, level="warning")
+            # The cluster view says why it waits too, not only its events; written when it
+            # changes only (a waiting cluster's row is not rewritten on every pass).
+            Cluster.update(reason=note).where((Cluster.id == cluster.id) & (Cluster.reason != note)
+                                              & (Cluster.status == st.SCHEDULING)).execute()
 
     def _note(self, cid: int, message: str, level: str = "info") -> None:
         """Record an event unless this very message is already the cluster's latest
@@ -238,17 +313,16 @@ class Framework:
 
     # ------------------------------------------------------------------ destroying
     def _destroy(self, cluster: Cluster) -> None:
-        names = {n.name for n in Node.select(Node.name).where(Node.cluster == cluster)}
-        names |= {s.name for s in self.engine.list_nodes() if s.cluster_id == cluster.id}
-        for future in [self._starts.submit(self.engine.remove_node, cluster.id, name)
-                       for name in sorted(names)]:
-            future.result()
-        with network.write_transaction():
-            addresses = network.release_cluster(cluster.id)
-            freed = disks.release_cluster(cluster)
+        """Remove the containers, delete the disk data, release addresses and disks; for
+        nodes whose host is away (lost, or silent now) only the registry's part: their
+        container, data, disks and addresses go when the host answers again
+        (recovery.clean_pending), so nothing leaks and nothing is handed out early."""
+        def mark(_done):
             Node.update(status=NodeStatus.DESTROYED).where(Node.cluster == cluster).execute()
+        done = teardown.take_down(self.engine, cluster, self._starts, mark)
+        self.survey.converge()  # the cluster's segments go where nothing else uses them
         sshkeys.remove_cluster_key(self.settings, cluster.id)
         shutil.rmtree(self.settings.runs_dir / str(cluster.id), ignore_errors=True)
-        st.transition(cluster, st.DESTROYED, COMPONENT,
-                      f"{len(names)} containers removed, {addresses} addresses and {freed} disks released",
-                      expect=st.DESTROYING, progress=100)
+        message = (f"{done.removed} containers removed, {done.addresses} addresses "
+                   f"and {done.disks} disks released") + done.away_note("removed")
+        st.transition(cluster, st.DESTROYED, COMPONENT, message, expect=st.DESTROYING, progress=100)

@@ -59,8 +59,9 @@ def disks(node: NodeRequest, offer: Offer) -> str | None:
 
 def spread_group(node: NodeRequest, offer: Offer) -> str | None:
     """Anti-affinity: two nodes of one group (e.g. a gluster replica pair) never share a host."""
-    if node.group and node.group in offer.groups:
-        return f"holds {offer.groups[node.group]} of group {node.group}"
+    for group in node.groups:
+        if group in offer.groups:
+            return f"holds {offer.groups[group]} of group {group}"
     return None
 
 

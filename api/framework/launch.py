@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import subprocess
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
@@ -24,6 +25,7 @@ from api.core.status import NodeStatus
 from api.engines.base import Capability, ContainerState, InterfaceSpec, MountSpec, NodeSpec
 from api.framework.allocation import device_key
 from api.infra import disk as disks
+from api.infra import segments
 
 log = logging.getLogger("bdp.framework")
 COMPONENT = "framework"
@@ -32,12 +34,47 @@ PORT_POLL = 0.1
 ABANDONED = "abandoned"
 
 
+def forget_neighbours(addresses) -> None:
+    """The platform host forgets which MAC answered for these addresses: a node recreated
+    with its old addresses (a replace, a node moved off a lost host) is a new container
+    with a new MAC, and a neighbour entry still naming the old one would keep the
+    platform from reaching it until the entry ages out (seen: 25 s to start, 110 s for
+    the next playbook run). Needs CAP_NET_ADMIN, as the VXLAN segments do; without it,
+    it waits as before."""
+    for address in sorted({a for a in addresses if a}):
+        subprocess.run(["ip", "neigh", "flush", "to", address], capture_output=True, timeout=10)
+
+
 def port_open(address: str, port: int, timeout: float = 0.3) -> bool:
     try:
         with socket.create_connection((address, int(port)), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def interface_spec(iface: Interface, members: dict | None = None) -> InterfaceSpec:
+    """What the engine needs to attach one interface: its segment's subnet, gateway and
+    realisation (a bridge, a VXLAN with its peers, a site macvlan or overlay)."""
+    net = iface.network
+    seg = segments.of_interface(iface)
+    if seg is None:  # an address taken before networks had segments: the whole network
+        return InterfaceSpec(iface.device, net.name, net.subnet, net.gateway, iface.address)
+    driver = seg.kind if seg.kind in ("vxlan", "macvlan", "overlay") else "bridge"
+    return InterfaceSpec(
+        iface.device, net.name, seg.subnet, seg.gateway, iface.address,
+        segment=segments.name(seg), driver=driver, pool=net.subnet, vni=seg.vni or 0,
+        parent=net.parent if driver == "macvlan" else "",
+        peers=_members(seg, members) if driver == "vxlan" else ())
+
+
+def _members(seg, cache: dict | None) -> tuple[str, ...]:
+    """The segment's member hosts, asked once per segment for a cluster's specs."""
+    if cache is None:
+        return tuple(segments.member_addresses(seg))
+    if seg.id not in cache:
+        cache[seg.id] = tuple(segments.member_addresses(seg))
+    return cache[seg.id]
 
 
 class Launcher:
@@ -94,6 +131,34 @@ class Launcher:
                       f"{product.version} bundle (its image/ changed since the build); this launch "
                       "uses it as it is: rebuild it with `bdp products load DIR --build`", level="warning")
 
+    def get_ready(self, cluster: Cluster, nodes: list[Node], specs: list[NodeSpec]) -> None:
+        """Before the nodes start, at once: their images on their hosts, and what they
+        share on them (their network segments)."""
+        prepared = self.pool.submit(self.engine.prepare_nodes, specs)
+        try:
+            self.send_images(cluster, nodes)
+        finally:
+            try:
+                prepared.result()
+            except Exception as exc:  # each node's start makes sure again, and says why
+                log.warning("cluster %s: preparing its nodes: %s", cluster.id, exc)
+
+    def send_images(self, cluster: Cluster, nodes: list[Node]) -> None:
+        """Give every host a node goes to the node's image (IMAGES engines send it from
+        the platform's engine; once per image id and host), saying so on the cluster."""
+        if Capability.IMAGES not in self.engine.capabilities:
+            return
+        wanted = sorted({(n.host.name, n.docker_image) for n in nodes if n.host_id is not None})
+        futures = [(host, image, self.pool.submit(self.engine.ensure_image_on, host, image))
+                   for host, image in wanted]
+        for host, image, future in futures:
+            try:
+                done = future.result()
+            except Exception as exc:  # the image cannot be had there: retried on a later pass
+                raise RuntimeError(f"cannot give host {host} image {image}: {exc}") from None
+            if done:
+                st.record(cluster.id, COMPONENT, done)
+
     def _bundle_dir(self, cluster: Cluster, name: str, version: str) -> Path | None:
         from api.engines.images import product_image_tag
         root = Path(self.settings.products_dir)
@@ -104,14 +169,12 @@ class Launcher:
         return None
 
     # ------------------------------------------------------------------ specs
-    def spec(self, cluster: Cluster, node: Node) -> NodeSpec:
-        """Everything the engine needs to start the node, from the registry."""
-        interfaces = []
-        for iface in sorted(Interface.select(Interface, Network).join(Network)
-                            .where(Interface.node == node), key=lambda i: device_key(i.device)):
-            net = iface.network
-            interfaces.append(InterfaceSpec(iface.device, net.name, net.subnet, net.gateway,
-                                            iface.address))
+    def spec(self, cluster: Cluster, node: Node, members: dict | None = None) -> NodeSpec:
+        """Everything the engine needs to start the node, from the registry (`members`:
+        segment members already looked up for the cluster's other nodes)."""
+        interfaces = [interface_spec(iface, members) for iface in sorted(
+            Interface.select(Interface, Network).join(Network).where(Interface.node == node),
+            key=lambda i: device_key(i.device))]
         mounts = []
         for nd in NodeDisk.select().where(NodeDisk.node == node).order_by(NodeDisk.name):
             if nd.disk_id is None:
@@ -121,7 +184,8 @@ class Launcher:
         keys = "\n".join(sshkeys.authorized_keys(self.settings, cluster))
         return NodeSpec(cluster_id=cluster.id, cluster_dn=cluster.dn, name=node.name,
                         host=node.host.name, image=node.docker_image, cpu=node.cpu, mem=node.mem,
-                        docker_opts=node.docker_opts or "", interfaces=interfaces, mounts=mounts,
+                        docker_opts=node.docker_opts or "", privileges=cluster.product.privileges or {},
+                        interfaces=interfaces, mounts=mounts,
                         env={"BDP_AUTHORIZED_KEYS": keys})
 
     # ------------------------------------------------------------------ starting
@@ -158,8 +222,9 @@ class Launcher:
         return failure is None
 
     def start_node(self, cluster: Cluster, node: Node, spec: NodeSpec, deadline: float,
-                   abort: threading.Event) -> str | None:
-        """Start one node and wait for it; None when running, else the reason it failed."""
+                   abort: threading.Event, statuses=(st.SCHEDULING,)) -> str | None:
+        """Start one node and wait for it; None when running, else the reason it failed.
+        Abandoned when the cluster leaves `statuses` (a day-2 start: ready or stopped)."""
         container_id = self.engine.start_node(spec)
         if node.container_id != container_id:
             Node.update(container_id=container_id).where(Node.id == node.id).execute()
@@ -168,9 +233,10 @@ class Launcher:
         polls = 0
         while not abort.is_set():
             answering = all(port_open(address, p) for p in ports)
-            # Inspecting is dearer than a connect: do it when the ports answer (to confirm
-            # the container runs) and every half second otherwise (to see it exit).
-            if answering or polls % 5 == 0:
+            # Inspecting is dearer than a connect (and a busy engine's cpu is the nodes'):
+            # do it when the ports answer (to confirm the container runs) and every two
+            # seconds otherwise (to see it exit).
+            if answering or polls % 20 == 0:
                 state = self.engine.node_state(cluster.id, node.name)
                 if state.state in ContainerState.DEAD:
                     what = "disappeared" if state.state == ContainerState.MISSING else "exited"
@@ -181,7 +247,7 @@ class Launcher:
             if time.monotonic() > deadline:
                 return (f"node {node.name}: port(s) {', '.join(map(str, ports))} on {address} did "
                         f"not accept connections within {self.settings.start_timeout:g}s")
-            if polls % 10 == 9 and Cluster.get_by_id(cluster.id).status != st.SCHEDULING:
+            if polls % 10 == 9 and Cluster.get_by_id(cluster.id).status not in statuses:
                 return ABANDONED
             polls += 1
             time.sleep(PORT_POLL)

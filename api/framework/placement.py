@@ -3,7 +3,9 @@
 A pure function of the hosts' free resources (offers) and the nodes' requests: no
 database, no engine. A host may take a node when every feasibility filter passes
 (feasible.py); among those, the strategy picks: `spread` (the default) the host with
-the most free cpus, then memory, so a cluster's nodes land on distinct hosts; `binpack`
+the fewest nodes of the cluster in the node's role (its tags), then of the cluster, then
+the most free cpus and memory, so a cluster's nodes, and each role's, land on distinct
+hosts (Slurm's compute nodes are spread even beside their controller); `binpack`
 the one with the least, so hosts fill up one at a time. Nodes are placed in order and
 each spends its offer, so a plan never over-commits a host.
 
@@ -14,11 +16,13 @@ when there are several.
 from __future__ import annotations
 
 import copy
+import fnmatch
 import re
 from collections.abc import Callable
 
 from api.framework import feasible
 from api.framework.feasible import num
+from api.framework.placement_index import PlacementIndex, indexable
 from api.framework.request import NodeRequest
 from api.infra.host import Offer
 
@@ -43,6 +47,12 @@ def _default_holder(offer: Offer, disk: str) -> str:
     return f"is in use by another cluster on host {offer.host}"
 
 
+def groups_of(tags: list[str], patterns: list[str]) -> list[str]:
+    """The anti-affinity groups of a node: its tags that a pattern of the template's
+    `placement.anti_affinity` matches (fnmatch: "pair*" matches "pair1")."""
+    return [t for t in tags if any(fnmatch.fnmatchcase(t, p) for p in patterns)]
+
+
 def place(nodes: list[NodeRequest], offers: list[Offer], strategy: str = SPREAD,
           holder: DiskHolder = _default_holder) -> dict[str, Offer]:
     """The host (offer) of every node, by node name; raises Unplaceable.
@@ -50,13 +60,34 @@ def place(nodes: list[NodeRequest], offers: list[Offer], strategy: str = SPREAD,
     `offers` are not changed: placement spends copies."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown placement strategy {strategy!r}")
-    offers = [copy.deepcopy(o) for o in offers]
+    offers = list(offers)
+    # The index finds choose()'s host without filtering every host for every node
+    # (placement_index.py); choose() itself places the nodes it cannot and explains.
+    index = PlacementIndex(offers, strategy)
+    copied: set[int] = set()  # offers are copied when first spent, not all up front
     plan: dict[str, Offer] = {}
     for node in nodes:
-        offer = choose(node, offers, strategy, placed=len(plan), holder=holder)
-        spend(offer, node)
-        plan[node.name] = offer
+        i = index.choose(node) if indexable(node) else None
+        if i is None:
+            chosen = choose(node, offers, strategy, placed=len(plan), holder=holder)
+            i = next(k for k, o in enumerate(offers) if o is chosen)
+        if i not in copied:
+            offers[i] = own_copy(offers[i])
+            copied.add(i)
+        spend(offers[i], node)
+        index.spent(offers[i], i)
+        plan[node.name] = offers[i]
     return plan
+
+
+def own_copy(offer: Offer) -> Offer:
+    """A copy spend() may change without touching the caller's offer: its lists and
+    dicts (what spend changes) are copied, the rest is shared."""
+    own = copy.copy(offer)
+    for name, value in vars(offer).items():
+        if isinstance(value, (list, dict)):
+            setattr(own, name, copy.copy(value))
+    return own
 
 
 def spend(offer: Offer, node: NodeRequest) -> None:
@@ -66,8 +97,10 @@ def spend(offer: Offer, node: NodeRequest) -> None:
     for disk in node.named:
         offer.disk_names.remove(disk)
         offer.claimed[disk] = node.name
-    if node.group:
-        offer.groups[node.group] = node.name
+    for group in node.groups:
+        offer.groups[group] = node.name
+    for tag in node.tags:
+        offer.tagged[tag] = offer.tagged.get(tag, 0) + 1
     offer.placed += 1
 
 
@@ -79,8 +112,9 @@ def choose(node: NodeRequest, offers: list[Offer], strategy: str = SPREAD, place
     reasons = {o.host: feasible.reason(node, o) for o in offers}
     fits = [o for o in offers if reasons[o.host] is None]
     if fits:
-        if strategy == SPREAD:  # fewest nodes of this cluster first, then the most free
-            return max(fits, key=lambda o: (-o.placed, o.cpus, o.mem, o.disks))
+        if strategy == SPREAD:  # fewest nodes of this role, then of this cluster, then the most free
+            return max(fits, key=lambda o: (-sum(o.tagged.get(t, 0) for t in node.tags),
+                                            -o.placed, o.cpus, o.mem, o.disks))
         return min(fits, key=lambda o: (o.cpus, o.mem, o.disks))
     message = _why(node, offers, reasons, placed, holder)
     if len(offers) > 1:
@@ -112,11 +146,11 @@ def _why(node: NodeRequest, offers: list[Offer], reasons: dict[str, str | None],
         if not having:
             return _named_disk_missing(node, disk, usable, holder)
         usable = having
-    if node.group:
-        free = [o for o in usable if node.group not in o.groups]
+    for group in node.groups:
+        free = [o for o in usable if group not in o.groups]
         if not free:
             return (f"node {node.name} must not share a host with the other nodes of group "
-                    f"{node.group}, and every host holds one")
+                    f"{group}, and every host holds one")
         usable = free
     for attr, need, unit in (("cpus", node.cpu, "cpus"), ("mem", node.mem, "MB of memory"),
                              ("disks", node.disks, "disks")):

@@ -13,5 +13,7 @@ class NodeRequest:
     disks: int = 0  # how many data disks, named ones included
     named: list[str] = field(default_factory=list)  # host disks the template names ("disk2")
     required_host: str = ""
-    group: str = ""  # anti-affinity: nodes of one group go to distinct hosts
+    groups: list[str] = field(default_factory=list)  # anti-affinity: nodes sharing a group
+    # go to distinct hosts (the node's tags the template's placement.anti_affinity matches)
     node_id: int | None = None
+    tags: list[str] = field(default_factory=list)  # its role(s): spread spreads each role

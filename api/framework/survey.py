@@ -1,27 +1,38 @@
-"""The survey: one look at the engine's containers every few seconds (one list call).
+"""The survey: one look at the engine's containers every few seconds (one list call
+over every host that answers; nodes on the others are unknown, not dead).
 
-It removes orphans (containers of this platform whose cluster is destroyed or gone)
-and notices nodes that died after scheduling: the node goes `failed` with the reason,
-the cluster gets an event naming it, and a cluster not yet `ready` fails.
+It removes orphans (containers of this platform whose cluster is destroyed or gone),
+notices nodes that died after scheduling (the node goes `failed` with the reason, the
+cluster gets an event naming it, and a cluster not yet `ready` fails), takes back the
+nodes of a host that returned and cleans up after clusters destroyed while it was away
+(recovery.py; also what a node replaced onto another host left on its lost one), sets
+every cluster's health, and now and then removes the network
+segments nothing uses any more.
 """
 from __future__ import annotations
 
 import logging
+import time
+
+from peewee import JOIN
 
 from api.core import status as st
-from api.core.models import Cluster, Node
+from api.core.models import Cluster, Host, Node
 from api.core.status import NodeStatus
 from api.engines.base import ContainerState, NodeState
-from api.infra import network
+from api.framework import recovery
+from api.infra import network, segments
 
 log = logging.getLogger("bdp.framework")
 COMPONENT = "framework"
+SEGMENT_SECONDS = 10  # how often unused network segments are looked for
 
 
 class Survey:
     def __init__(self, platform):
         self.platform = platform
         self._suspects: set[int] = set()  # nodes seen dead on the last survey
+        self._converged = 0.0
 
     @property
     def engine(self):
@@ -29,8 +40,29 @@ class Survey:
 
     def __call__(self) -> bool:
         states = self.engine.list_nodes()
-        reaped = self.reap_orphans(states)
-        return self.watch(states) or reaped
+        silent = self.engine.silent_hosts()
+        did = self.reap_orphans(states)
+        did = recovery.reap_strays(self.engine, states, silent) or did
+        did = self.watch(states) or did
+        did = recovery.readopt(self.engine, states, silent) or did
+        if recovery.clean_pending(self.engine, silent):
+            did = True
+            self._converged = 0.0  # what the cleaned-up nodes used goes now too
+        did = recovery.release_left_disks(self.engine, silent) or did
+        did = recovery.refresh_health() or did
+        if time.monotonic() - self._converged >= SEGMENT_SECONDS:
+            did = self.converge() or did
+        return did
+
+    def converge(self) -> bool:
+        """Network segments: what no holding node uses goes, what is used is complete."""
+        self._converged = time.monotonic()
+        wanted, vnis = segments.wanted_on_hosts()
+        try:
+            return bool(self.engine.converge_segments(wanted, vnis, segments.vxlan_members()))
+        except Exception as exc:  # the next pass tries again
+            log.warning("network segments: %s", exc)
+            return False
 
     def reap_orphans(self, states: list[NodeState]) -> bool:
         """Remove containers of this platform whose cluster is destroyed or unknown."""
@@ -48,9 +80,16 @@ class Survey:
     def watch(self, states: list[NodeState]) -> bool:
         """Running nodes of scheduled-or-later clusters whose container is gone or exited."""
         alive = {(s.cluster_id, s.name) for s in states if s.state in ContainerState.ALIVE}
-        rows = (Node.select(Node.id, Node.name, Node.cluster).join(Cluster)
-                .where((Node.status == NodeStatus.RUNNING) & Cluster.status.in_(st.WATCHED)))
-        dead = {n.id: n for n in rows if (n.cluster_id, n.name) not in alive}
+        # Nodes on a host the engine could not ask are not dead, only unknown: a host silent
+        # long enough is lost, and its nodes with it (api/framework/hosts.py).
+        silent = self.engine.silent_hosts()
+        rows = (Node.select(Node.id, Node.name, Node.cluster, Host.name.alias("host_name"))
+                .join(Cluster).switch(Node).join(Host, JOIN.LEFT_OUTER, on=(Node.host == Host.id))
+                .where((Node.status == NodeStatus.RUNNING) & Cluster.status.in_(st.WATCHED)
+                       & (Host.lost_since.is_null()))
+                .objects())
+        dead = {n.id: n for n in rows
+                if (n.cluster_id, n.name) not in alive and n.host_name not in silent}
         # Acted on when seen dead on two surveys in a row: an engine's view can be briefly
         # incomplete (Mesos answers reconciliation a task at a time after a restart).
         suspects, self._suspects = self._suspects, set(dead)

@@ -7,7 +7,7 @@ import logging
 import falcon
 
 from api.core import auth
-from api.http import errors, middleware
+from api.http import errors, headers, media, middleware
 
 log = logging.getLogger("bdp.api")
 
@@ -22,7 +22,10 @@ ROUTE_MODULES = [
     "api.http.resources.whoami",  # GET /users/me (clients)
     "api.http.resources.networks",
     "api.http.resources.hosts",
-    "api.http.resources.actions",  # cluster actions and orchestrator logs
+    "api.http.resources.actions",  # orchestrator logs
+    "api.http.resources.operations",  # operations on clusters, and /actions/* aliases
+    "api.http.resources.quotas",  # /users/<name>/quota, /quotas/default
+    "api.http.stream_auth",  # POST /session: the console's cookie for event streams
     "api.http.openapi",  # last: it describes the routes added before it
     "api.http.console",  # after openapi: the web console is not part of the API
 ]
@@ -32,10 +35,11 @@ def create_app(platform) -> falcon.App:
     generated = auth.bootstrap_admin(platform.settings)
     if generated:
         log.warning("generated the admin token; it is in %s", platform.settings.data_dir / "admin.token")
-    app = falcon.App(middleware=[middleware.AuthMiddleware(platform.settings)])
+    app = falcon.App(middleware=[headers.SecurityHeaders(), middleware.AuthMiddleware(platform.settings)])
     app.req_options.strip_url_path_trailing_slash = True
     # Only JSON is parsed as media; template and playbook bodies are read raw.
     app.req_options.default_media_type = falcon.MEDIA_JSON
+    media.install(app)
     errors.install(app)
     for name in ROUTE_MODULES:
         importlib.import_module(name).add_routes(app, platform)

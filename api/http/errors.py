@@ -78,7 +78,8 @@ def _domain_error(req, resp, ex: domain.DomainError, params) -> None:
 
 def _http_error(req, resp, ex: falcon.HTTPError, params) -> None:
     status = falcon.http_status_to_code(ex.status)
-    title = ex.title or falcon.code_to_http_status(status).split(" ", 1)[-1]
+    # The reason phrase alone ("Not Found"): falcon's own titles repeat the code.
+    title = falcon.code_to_http_status(status).split(" ", 1)[-1]
     message = ex.description or title
     if isinstance(ex, falcon.MediaMalformedError):
         message = "the request body is not valid JSON" + (

@@ -3,11 +3,11 @@
 Allocation is a conditional UPDATE (`... WHERE node IS NULL`): of two schedulers
 racing for a disk exactly one sees its row change. A node's disk is served from an
 origin directory of its own on the host disk, `<disk>/<cluster dn flattened>/<node>`,
-bind-mounted at the destination its template names.
+bind-mounted at the destination its template names. The directories live on the host,
+so the engine makes and deletes them there (release_* say which to delete where).
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from urllib.parse import quote
 
@@ -45,11 +45,13 @@ def free_disks(host_id: int) -> list[Disk]:
                 .order_by(Disk.id))
 
 
-def allocate(node: Node, host_id: int, named_only: bool = False) -> list[NodeDisk]:
+def allocate(node: Node, host_id: int, named_only: bool = False,
+             free: list[Disk] | None = None) -> list[NodeDisk]:
     """Give each of the node's requested disks a distinct free disk of its host: the
     host disk a template names (`origin`) exactly, the others any free one. With
     `named_only`, only the named ones (placement takes every node's named disks before
-    any node's others, so an unnamed disk never takes a disk another node names).
+    any node's others, so an unnamed disk never takes a disk another node names). `free`:
+    the host's free disks, when the caller places many nodes there (kept up to date).
     Raises DiskTaken when a disk is not to be had; the caller's transaction undoes it."""
     wanted = list(NodeDisk.select().where(NodeDisk.node == node).order_by(NodeDisk.name))
     for nd in sorted(wanted, key=lambda d: d.origin is None):
@@ -58,9 +60,11 @@ def allocate(node: Node, host_id: int, named_only: bool = False) -> list[NodeDis
         if nd.origin is not None:
             candidates = list(Disk.select().where((Disk.host == host_id) & (Disk.name == nd.origin)))
         else:
-            candidates = free_disks(host_id)
+            candidates = list(free) if free is not None else free_disks(host_id)
         for disk in candidates:
             taken = Disk.update(node=node).where((Disk.id == disk.id) & Disk.node.is_null()).execute()
+            if free is not None and disk in free:
+                free.remove(disk)  # the caller's list of this host's free disks, kept true
             if taken:
                 NodeDisk.update(disk=disk).where(NodeDisk.id == nd.id).execute()
                 nd.disk = disk
@@ -71,16 +75,32 @@ def allocate(node: Node, host_id: int, named_only: bool = False) -> list[NodeDis
     return wanted
 
 
-def release_cluster(cluster: Cluster) -> int:
-    """Free the cluster's disks and delete its origin directories; returns how many."""
-    nodes = list(Node.select().where(Node.cluster == cluster))
-    freed = 0
-    for disk in Disk.select().where(Disk.node.in_([n.id for n in nodes])) if nodes else []:
-        shutil.rmtree(Path(disk.path) / flatten_dn(cluster.dn), ignore_errors=True)
+def paths_of(cluster: Cluster, node_ids: list[int]) -> dict[str, list[str]]:
+    """The origin directories of these nodes' disks, by host name (to delete there)."""
+    out: dict[str, list[str]] = {}
+    if node_ids:
+        for disk in Disk.select(Disk, Host).join(Host).where(Disk.node.in_(node_ids)):
+            out.setdefault(disk.host.name, []).append(str(Path(disk.path) / flatten_dn(cluster.dn)))
+    return out
+
+
+def release_nodes(cluster: Cluster, node_ids: list[int]) -> tuple[int, dict[str, list[str]]]:
+    """Free the disks of these nodes of the cluster; returns how many, and the origin
+    directories to delete on each host (by host name: the engine deletes them there)."""
+    if not node_ids:
+        return 0, {}
+    freed, cleanup = 0, {}
+    rows = Disk.select(Disk, Host).join(Host).where(Disk.node.in_(node_ids))
+    for disk in rows:
+        cleanup.setdefault(disk.host.name, []).append(str(Path(disk.path) / flatten_dn(cluster.dn)))
         freed += Disk.update(node=None).where(Disk.id == disk.id).execute()
-    if nodes:
-        NodeDisk.update(disk=None).where(NodeDisk.node.in_([n.id for n in nodes])).execute()
-    return freed
+    NodeDisk.update(disk=None).where(NodeDisk.node.in_(node_ids)).execute()
+    return freed, cleanup
+
+
+def release_cluster(cluster: Cluster) -> tuple[int, dict[str, list[str]]]:
+    """release_nodes for every node of the cluster."""
+    return release_nodes(cluster, [n.id for n in Node.select(Node.id).where(Node.cluster == cluster)])
 
 
 def disk_view(disk: Disk, viewer=None) -> dict:

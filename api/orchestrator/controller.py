@@ -10,8 +10,9 @@ died: the run is redone, playbooks being idempotent), and then:
 A failing task ends in `failed` with the host, task and message in the reason. Every
 run is a `Run` row (stdout and per-task events) that `GET .../logs` serves.
 
-Cluster actions (start, stop, restart, status) go through `run_action`, under the same
-lease, so an action and a configuration never overlap on one cluster.
+Day-2 operations (start, stop, restart, status, resize...) are run by the operations
+executor (operations.py), under the same leases, so an operation and a configuration
+never overlap on one cluster.
 """
 from __future__ import annotations
 
@@ -23,21 +24,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from api.core import lease
 from api.core import status as st
 from api.core.models import Cluster
-from api.core.status import RunStatus
-from api.orchestrator.runner import PlaybookRunner, RunResult
+from api.orchestrator.runner import PlaybookRunner, RunResult, remove_finished_run_dirs
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "orchestrator"
-ACTIONS = ("start", "stop", "restart", "status")
 # Statuses the orchestrator picks up on its own (the last two only when nobody holds them).
 PENDING = st.ORCHESTRATOR_CLAIMS
 STATUS_RETRY_PAUSE = 2.0
 MAX_PARALLEL = 4  # clusters configured at once by one orchestrator process
-
-
-class ActionError(Exception):
-    """An action that cannot run now (cluster busy, or in the wrong status)."""
 
 
 class Orchestrator:
@@ -59,6 +54,12 @@ class Orchestrator:
         """Configure up to `MAX_PARALLEL` clusters at once, each in a worker thread, so
         one slow playbook does not hold up every other launch."""
         inflight: dict[int, Future] = {}
+        try:
+            removed = remove_finished_run_dirs(self.settings.runs_dir)
+            if removed:
+                log.info("removed %d run directories left by a stopped orchestrator", removed)
+        except Exception:  # the database may be briefly unavailable: not worth stopping for
+            log.exception("cannot clean the run directories")
         with ThreadPoolExecutor(MAX_PARALLEL, thread_name_prefix="orchestrator") as pool:
             while not stop.is_set():
                 for cluster_id in [c for c, f in inflight.items() if f.done()]:
@@ -147,58 +148,3 @@ class Orchestrator:
             time.sleep(STATUS_RETRY_PAUSE)
             if not lease.claim(cluster.id, self.owner, self.settings.lease_seconds, {st.CONFIGURED}):
                 return
-
-    # --- actions (POST .../actions/<action>) --------------------------------------------
-
-    def run_action(self, cluster: Cluster, action: str) -> dict:
-        """Run one action now, in the caller's thread; returns the action's result."""
-        if action not in ACTIONS:
-            raise ValueError(action)
-        allowed = st.ACTION_FROM if action != "status" else st.STATUS_ACTION_FROM
-        if cluster.status not in allowed:
-            raise ActionError(f"cannot {action} a cluster that is {cluster.status}; "
-                              f"it must be {' or '.join(sorted(allowed))}")
-        if not lease.claim(cluster.id, self.owner, self.settings.lease_seconds, allowed):
-            raise ActionError(f"cluster is busy ({cluster.dn} is being worked on); try again shortly")
-        try:
-            cluster = Cluster.get_by_id(cluster.id)
-            return self._action(cluster, action)
-        finally:
-            lease.release(cluster.id, self.owner)
-
-    def _action(self, cluster: Cluster, action: str) -> dict:
-        if action == "status":
-            result = self.run_playbook(cluster, "status")
-            # The check is the truth about a started cluster: nodes found stopped make it
-            # `stopped`, a stopped cluster found running again is `ready`.
-            if result.ok and cluster.status == st.STOPPED:
-                st.transition(cluster, st.READY, COMPONENT, "status check passed", reason="")
-            elif not result.ok and not result.cancelled and cluster.status == st.READY:
-                st.transition(cluster, st.STOPPED, COMPONENT, result.reason, reason=result.reason)
-            return self._answer(cluster, action, result)
-        if action == "stop":
-            result = self.run_playbook(cluster, "stop")
-            if result.ok:
-                st.transition(cluster, st.STOPPED, COMPONENT, "stopped by request", reason="")
-            elif not result.cancelled:
-                st.fail(cluster, COMPONENT, result.reason)
-            return self._answer(cluster, action, result)
-        # start and restart: configuring while the playbook runs, so a crash in the
-        # middle is picked up by the controller (it redoes `start`).
-        if not st.transition(cluster, st.CONFIGURING, COMPONENT, f"running the playbook ({action})",
-                             expect={st.READY, st.STOPPED}):
-            raise ActionError(f"cluster moved to {Cluster.get_by_id(cluster.id).status}")
-        result = self.run_playbook(cluster, action)
-        if result.ok:
-            st.transition(cluster, st.CONFIGURED, COMPONENT, f"playbook ({action}) succeeded",
-                          expect=st.CONFIGURING)
-            self.wait_ready(cluster)
-        elif not result.cancelled:
-            st.fail(cluster, COMPONENT, result.reason)
-        return self._answer(Cluster.get_by_id(cluster.id), action, result)
-
-    @staticmethod
-    def _answer(cluster: Cluster, action: str, result: RunResult) -> dict:
-        return {"action": action, "result": RunStatus.SUCCESSFUL if result.ok else RunStatus.FAILED,
-                "reason": result.reason, "status": Cluster.get_by_id(cluster.id).status,
-                "run": result.run.id, "events": result.events}

@@ -138,9 +138,11 @@ def facts_from_views(cluster_view: dict, node_views: list[dict], service_views: 
 def registry_facts(cluster) -> tuple:
     """Facts of a registry `Cluster` (imports the models lazily, see the module doc)."""
     from api.core.models import Interface, Node, NodeDisk, Service
+    from api.core.status import NodeStatus
 
     nodes = []
-    for node in Node.select().where(Node.cluster == cluster).order_by(Node.name):
+    # A node the framework is removing is no longer part of the cluster.
+    for node in Node.select().where((Node.cluster == cluster) & (Node.status != NodeStatus.REMOVING)).order_by(Node.name):
         interfaces = {i.device: i.address for i in
                       Interface.select().where(Interface.node == node) if i.address}
         disks = {d.name: d.destination for d in NodeDisk.select().where(NodeDisk.node == node)}

@@ -39,9 +39,14 @@ def task_event(event: dict) -> dict | None:
     action = (data.get("task_action") or "").rsplit(".", 1)[-1]
     if kind == "failed" and action == "wait_for_connection":
         kind = "unreachable"  # the shared wait_for_ssh role gave up on the node
+    # duration (seconds on that host) tells where a launch spends its time (bench products).
+    try:
+        duration = round(float(data.get("duration") or 0), 3)
+    except (TypeError, ValueError):
+        duration = 0.0
     return {"host": data.get("host", ""), "task": data.get("task", ""), "status": kind,
             "message": _message(res) if kind in ("failed", "unreachable", "ignored") else "",
-            "time": event.get("created", "")}
+            "time": event.get("created", ""), "duration": duration}
 
 
 # Task failures that come from the playbook itself, not from the nodes: retrying the same
@@ -97,4 +102,6 @@ def failure_reason(events: list[dict], action: str, rc: int | None, addresses: d
         cut = error if len(error) <= MESSAGE_LIMIT else error[:MESSAGE_LIMIT] + "..."
         return f"{action}: the playbook cannot run: {cut}" + (f" ({origin})" if origin else "")
     tail = " | ".join(line.strip() for line in stdout.strip().splitlines()[-3:] if line.strip())
-    return f"{action}: ansible-playbook exited with {rc} before any task failed: {tail[-MESSAGE_LIMIT:]}"
+    # ansible-runner leaves rc None only when the process had no exit status: a signal.
+    how = "was killed by a signal" if rc is None else f"exited with {rc}"
+    return f"{action}: ansible-playbook {how} before any task failed: {tail[-MESSAGE_LIMIT:]}"

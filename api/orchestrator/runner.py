@@ -46,14 +46,16 @@ class PlaybookRunner:
         self.owner = owner
         self.stopping = stopping
 
-    def run(self, cluster: Cluster, tag: str) -> RunResult:
-        """Run the product playbook with `tag`; renews the lease while it runs."""
-        import ansible_runner  # heavy: loaded by the processes that run playbooks only
-
+    def run(self, cluster: Cluster, tag: str, groups: dict[str, list[str]] | None = None,
+            extravars: dict | None = None) -> RunResult:
+        """Run the product playbook with `tag`; renews the lease while it runs. `groups`
+        are extra inventory groups (and all-group variables of the same name): a resize
+        names the nodes it adds (`bdp_adding`) or drains (`bdp_removing`); `extravars`
+        are ansible extra variables (`bdp_check_hosts`, see op_nodes.py)."""
         run = Run.create(cluster=cluster, action=tag)
         private = self.settings.runs_dir / str(cluster.id) / str(run.id)
         try:
-            nodes, inventory_path, addresses = self._prepare(cluster, private)
+            nodes, inventory_path, addresses = self._prepare(cluster, private, groups or {})
         except Exception as exc:  # a broken bundle or registry row: say so on the run
             reason = f"{tag}: cannot prepare the run: {exc}"
             Run.update(status=RunStatus.FAILED, finished=utcnow(), summary=reason).where(Run.id == run.id).execute()
@@ -68,13 +70,8 @@ class PlaybookRunner:
                 events.append(stored)
             return True
 
-        thread, runner = ansible_runner.run_async(
-            private_data_dir=str(private), playbook="playbook.yml", inventory=str(inventory_path),
-            tags=tag, ident="artifacts", quiet=True, forks=max(5, min(nodes, 50)),
-            envvars=self._envvars(private), extravars={"bdp_ssh_timeout": self._ssh_timeout(tag)},
-            event_handler=on_event,
-            cancel_callback=lambda: cancel.is_set() or self.stopping.is_set(),
-            settings={"suppress_ansible_output": True})
+        thread, runner = self._start(private, inventory_path, tag, nodes, on_event,
+                                     lambda: cancel.is_set() or self.stopping.is_set(), extravars or {})
         # The run goes on in its thread while this one keeps the lease alive; losing the
         # lease (cluster destroyed, or taken over) cancels the run.
         renew_every = max(1.0, self.settings.lease_seconds / 3)
@@ -114,13 +111,32 @@ class PlaybookRunner:
             if other != private:
                 shutil.rmtree(other, ignore_errors=True)
 
+    def _start(self, private: Path, inventory: Path, tag: str, nodes: int, on_event, cancelled,
+               extravars: dict):
+        """ansible-runner on its own thread; returns (thread, runner)."""
+        from ansible_runner.interface import init_runner  # heavy: loaded where playbooks run
+        envvars = self._envvars(private)
+        runner = init_runner(
+            private_data_dir=str(private), playbook="playbook.yml", inventory=str(inventory),
+            tags=tag, ident="artifacts", quiet=True, forks=max(5, min(nodes, 50)),
+            envvars=envvars, extravars={**extravars, "bdp_ssh_timeout": self._ssh_timeout(tag)},
+            event_handler=on_event, suppress_env_files=True, cancel_callback=cancelled,
+            settings={"suppress_ansible_output": True})
+        # ansible-runner seeds the run's environment with the whole of ours (tokens, the
+        # database URL...) and writes it into artifacts/command: the run gets only what
+        # it needs instead.
+        runner.config.env = run_environment(runner.config.env, envvars)
+        thread = threading.Thread(target=runner.run, name=f"bdp-run-{private.name}", daemon=True)
+        thread.start()
+        return thread, runner
+
     def _ssh_timeout(self, tag: str) -> int:
         # `start` may meet nodes whose sshd is still coming up; a `status` check should
         # answer soon (a stopped node means "not running", and readiness retries anyway).
         timeout = self.settings.start_timeout
         return int(min(timeout, STATUS_SSH_TIMEOUT) if tag == "status" else timeout)
 
-    def _prepare(self, cluster: Cluster, private: Path) -> tuple[int, Path, dict]:
+    def _prepare(self, cluster: Cluster, private: Path, groups: dict) -> tuple[int, Path, dict]:
         """Write the private data dir: project (playbook, roles, files) and inventory."""
         project = private / "project"
         project.mkdir(parents=True, exist_ok=True)
@@ -133,7 +149,11 @@ class PlaybookRunner:
             # The key stays where it is (0600, platform only): the inventory names its path.
             "ansible_ssh_private_key_file": str(key),
             "ansible_python_interpreter": "/usr/bin/python3",
+            **{name: list(members) for name, members in groups.items()},
         })
+        for name, members in groups.items():
+            shaped["all"]["children"][name] = {"hosts": {n: None for n in members
+                                                         if n in shaped["all"]["hosts"]}}
         inventory = private / "inventory" / "hosts.yml"
         inventory.parent.mkdir(parents=True, exist_ok=True)
         inventory.write_text(yaml.dump(shaped, Dumper=UnsafeDumper, sort_keys=False))
@@ -156,6 +176,9 @@ class PlaybookRunner:
             "ANSIBLE_SSH_ARGS": ("-o ControlMaster=auto -o ControlPersist=60s -o IdentitiesOnly=yes "
                                  "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no "
                                  "-o LogLevel=ERROR"),
+            # No tty for commands run without stdin (the script module): their stderr
+            # stays apart from stdout, and lines end without a carriage return.
+            "ANSIBLE_SSH_USETTY": "False",
             "ANSIBLE_TIMEOUT": "10",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "ANSIBLE_DEPRECATION_WARNINGS": "False",
@@ -168,10 +191,44 @@ class PlaybookRunner:
         # before the run is redone, so two playbooks never act on the nodes at once.
         interrupted = list(Run.select().where((Run.cluster == cluster) & (Run.status == RunStatus.RUNNING)))
         for run in interrupted:
-            kill_run_processes(self.settings.runs_dir / str(cluster.id) / str(run.id))
+            private = self.settings.runs_dir / str(cluster.id) / str(run.id)
+            kill_run_processes(private)
+            shutil.rmtree(private, ignore_errors=True)
         Run.update(status=RunStatus.INTERRUPTED, finished=utcnow(),
                    summary="the orchestrator stopped during this run").where(
             Run.id.in_([r.id for r in interrupted])).execute()
+
+
+# What a playbook run inherits from the platform's own environment.
+INHERITED = ("HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
+
+
+def run_environment(prepared: dict, ours: dict) -> dict:
+    """The environment of a playbook run: what ansible-runner added for itself (its
+    callback plugins, artifact paths), what the platform sets (`ours`), and a few
+    harmless variables of the platform's own (INHERITED); nothing else of the server's
+    environment (BDP_ADMIN_TOKEN, BDP_DATABASE_URL and whatever else it holds)."""
+    env = {k: v for k, v in prepared.items()
+           if k in ours or k in INHERITED or os.environ.get(k) != v}
+    env.update(ours)
+    return env
+
+
+def remove_finished_run_dirs(runs_dir: Path) -> int:
+    """Remove the run directories (project copy, inventory, artifacts) of runs that are
+    not running: a process killed with -9 leaves its run's directory behind. Those of
+    runs still `running` go when their cluster is picked up again (close_interrupted_runs)."""
+    running = {(r.cluster_id, r.id) for r in Run.select(Run.id, Run.cluster).where(
+        Run.status == RunStatus.RUNNING)}
+    removed = 0
+    for cluster_dir in (p for p in Path(runs_dir).glob("*") if p.is_dir()):
+        for run_dir in (p for p in cluster_dir.glob("*") if p.is_dir()):
+            key = (int(cluster_dir.name), int(run_dir.name)) if (
+                cluster_dir.name.isdecimal() and run_dir.name.isdecimal()) else None
+            if key not in running:
+                shutil.rmtree(run_dir, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 class UnsafeDumper(yaml.SafeDumper):

@@ -13,6 +13,13 @@ FAST = {"BDP_POLL_INTERVAL": "0.5", "BDP_LEASE_SECONDS": "10", "BDP_READY_TIMEOU
 API = "/bigdata/api/v1"
 
 
+def refused(client, product: str, version: str, options: dict, field: str) -> dict:
+    """A launch through the falcon test client that must be a 400 naming `field`; its JSON."""
+    r = client.simulate_post(f"{API}/products/{product}/{version}", json=options)
+    assert r.status_code == 400 and r.json["field"] == field, r.text
+    return r.json
+
+
 def launch(http, product: str, version: str, options: dict) -> str:
     """POST the launch; returns the cluster's path under the API prefix."""
     r = http.post(f"/products/{product}/{version}", json=options)
@@ -53,9 +60,9 @@ def run(docker_client, server, dn: str, node: str, command, user: str = "root") 
 
 
 def action(http, path: str, name: str) -> dict:
-    r = http.post(f"{path}/actions/{name}", timeout=600)
-    assert r.status_code == 200, r.text
-    return r.json()
+    """The old action answer (result, status, reason, events), from the queued operation."""
+    from support.operations import action as queued
+    return queued(http, path, name)
 
 
 def destroy_and_check(http, docker_client, server, path: str, dn: str) -> None:

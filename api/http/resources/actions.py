@@ -1,20 +1,17 @@
-"""Cluster actions and orchestrator logs.
-
-POST .../clusters/<user>/<product>/<version>/<id>/actions/{start,stop,restart,status}
-runs the product playbook with that tag and answers with the result once it is done
-(an action takes seconds; `status` is a question whose answer the caller waits for).
-GET .../<id>/logs lists the orchestrator runs: action, time, result, output, tasks.
-"""
+"""Orchestrator logs: GET .../<id>/logs lists the cluster's playbook runs: action, time,
+result, output, tasks (?action=start, ?run=<id> to filter). Cluster actions are
+operations now (api/http/resources/operations.py)."""
 from __future__ import annotations
 
-import threading
+from spectree import Response
 
 from api.clusters.queries import find_cluster
 from api.core.config import API_PREFIX
-from api.core.errors import Conflict, NotFound
+from api.core.errors import NotFound, parse_id
 from api.core.models import Run
-from api.http.errors import APIError
-from api.orchestrator.controller import ACTIONS, ActionError, Orchestrator
+from api.http.openapi import validate
+from api.http.pagination import paginate
+from api.http.schemas import RunList
 
 
 def _ts(value) -> str | None:
@@ -30,48 +27,25 @@ def run_view(run: Run, output: bool = True) -> dict:
     return view
 
 
-class ActionResource:
-    def __init__(self, platform):
-        self.platform = platform
-        # An action holds its request thread until the playbook is done; capping how many
-        # run at once keeps threads free for everyone else's requests.
-        self.max_actions = platform.settings.max_actions
-        self.slots = threading.BoundedSemaphore(self.max_actions)
-
-    def on_post(self, req, resp, user, product, version, seq, action):
-        """Run the playbook with tag `action`; answers the result (cluster status, tasks)."""
-        cluster = find_cluster(req.context.user, user, product, version, seq)
-        if action not in ACTIONS:
-            raise NotFound(f"no action {action!r}; actions are {', '.join(ACTIONS)}",
-                           field="action")
-        if not self.slots.acquire(blocking=False):
-            raise APIError(503, "Service Unavailable",
-                           f"{self.max_actions} cluster actions are running already; try again shortly",
-                           headers={"Retry-After": "10"})
-        # A fresh lease owner per request: two requests on one cluster must not share it.
-        try:
-            answer = Orchestrator(self.platform).run_action(cluster, action)
-        except ActionError as exc:
-            raise Conflict(str(exc), field="status") from None
-        finally:
-            self.slots.release()
-        answer["cluster"] = f"{API_PREFIX}/{cluster.dn}"
-        resp.media = answer
-
-
 class LogsResource:
+    @validate(resp=Response(HTTP_200=RunList))
     def on_get(self, req, resp, user, product, version, seq):
-        """The orchestrator runs of the cluster, oldest first (?action=start to filter)."""
+        """The orchestrator runs of the cluster, oldest first (?action=start, ?run=7 to filter)."""
         cluster = find_cluster(req.context.user, user, product, version, seq)
         query = Run.select().where(Run.cluster == cluster.id)
         action = req.get_param("action")
         if action:
             query = query.where(Run.action == action)
+        run = req.get_param("run")
+        if run:
+            query = query.where(Run.id == parse_id(run, "run "))
+            if not query.exists():
+                raise NotFound(f"cluster {cluster.dn} has no run {run}", field="run")
         output = req.get_param_as_bool("output", default=True)
-        resp.media = {"runs": [run_view(r, output) for r in query.order_by(Run.id)]}
+        rows, more = paginate(query, Run.id, req, resp)
+        resp.media = {"runs": [run_view(r, output) for r in rows], "next": more}
 
 
 def add_routes(app, platform) -> None:
     one = API_PREFIX + "/clusters/{user}/{product}/{version}/{seq}"
-    app.add_route(one + "/actions/{action}", ActionResource(platform))
     app.add_route(one + "/logs", LogsResource())

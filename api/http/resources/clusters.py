@@ -2,48 +2,79 @@
 events, and DELETE (-> destroying). Users see only their own clusters."""
 from __future__ import annotations
 
+import datetime as dt
+
 import falcon
 from spectree import Response
 
-from api.clusters.queries import find_cluster, list_clusters
+from api.clusters.queries import find_cluster, list_clusters, members
 from api.clusters.registration import destroy
-from api.clusters.views import cluster_nodes, cluster_services, cluster_view, job_uri, uri
+from api.clusters.views import (
+    cluster_nodes,
+    cluster_row_view,
+    cluster_services,
+    cluster_view,
+    day2_by_status,
+    day2_of_members,
+    job_uri,
+    uri,
+)
+from api.core import status
 from api.core.config import API_PREFIX
-from api.core.models import Event, Node, Service
+from api.core.models import Cluster, Event, Node, utcnow
+from api.http.filters import choices, flag, since, text
 from api.http.openapi import validate
-from api.http.schemas import ClusterList, ClusterView, EventList, NodeList, ServiceList
+from api.http.pagination import paginate
+from api.http.schemas import ClusterList, ClusterView, DestroyAccepted, EventList, NodeList, ServiceList
 
 
-def _list(req, resp, **filters):
-    resp.media = {"clusters": [cluster_view(c) for c in list_clusters(req.context.user, **filters)]}
+def _list(req, resp, settings, **filters):
+    """A page of clusters: `?status=a,b`, `?product=`, `?active=true` (not destroyed),
+    `?all=true` (also those destroyed longer ago than the list window). The page's
+    operations and health come in one compiled query, whatever its size."""
+    statuses = choices(req, "status", status.ALL)
+    if flag(req, "active"):
+        statuses = (statuses or status.ALL) - {status.DESTROYED}
+    if "product" not in filters:
+        filters["product"] = text(req, "product")
+    window = None if flag(req, "all") else utcnow() - dt.timedelta(hours=settings.list_window_hours)
+    query = list_clusters(req.context.user, statuses=statuses, destroyed_since=window, **filters)
+    rows, more = paginate(query, Cluster.id, req, resp, key=lambda row: row[0])
+    day2 = day2_by_status({row[0]: row[5] for row in rows})
+    resp.media = {"clusters": [cluster_row_view(c, day2) for c in rows], "next": more}
 
 
-class AllClusters:
+class _Lists:
+    def __init__(self, platform):
+        self.settings = platform.settings
+
+
+class AllClusters(_Lists):
     @validate(resp=Response(HTTP_200=ClusterList))
     def on_get(self, req, resp):
-        """Every cluster (admin) or the caller's own."""
-        _list(req, resp)
+        """Every cluster (admin) or the caller's own, a page at a time."""
+        _list(req, resp, self.settings)
 
 
-class UserClusters:
+class UserClusters(_Lists):
     @validate(resp=Response(HTTP_200=ClusterList))
     def on_get(self, req, resp, user):
         """Clusters of one user."""
-        _list(req, resp, user=user)
+        _list(req, resp, self.settings, user=user)
 
 
-class ProductClusters:
+class ProductClusters(_Lists):
     @validate(resp=Response(HTTP_200=ClusterList))
     def on_get(self, req, resp, user, product):
         """Clusters of one user and product."""
-        _list(req, resp, user=user, product=product)
+        _list(req, resp, self.settings, user=user, product=product)
 
 
-class VersionClusters:
+class VersionClusters(_Lists):
     @validate(resp=Response(HTTP_200=ClusterList))
     def on_get(self, req, resp, user, product, version):
         """Clusters of one user, product and version."""
-        _list(req, resp, user=user, product=product, version=version)
+        _list(req, resp, self.settings, user=user, product=product, version=version)
 
 
 class ClusterResource:
@@ -54,11 +85,10 @@ class ClusterResource:
     def on_get(self, req, resp, user, product, version, seq):
         """One cluster: status, progress, options, node and service names."""
         c = find_cluster(req.context.user, user, product, version, seq)
-        nodes = [n for (n,) in Node.select(Node.name).where(Node.cluster == c.id).order_by(Node.id).tuples()]
-        services = [s for (s,) in Service.select(Service.name).where(Service.cluster == c.id)
-                    .order_by(Service.id).tuples()]
-        resp.media = cluster_view(c, nodes, services)
+        m = members(c.id)
+        resp.media = cluster_view(c, m.nodes, m.services, day2=day2_of_members(c, m))
 
+    @validate(resp=Response(HTTP_202=DestroyAccepted))
     def on_delete(self, req, resp, user, product, version, seq):
         """Destroy the cluster (status destroying, then destroyed); repeating it is harmless."""
         c = find_cluster(req.context.user, user, product, version, seq)
@@ -73,9 +103,10 @@ class ClusterResource:
 class NodesResource:
     @validate(resp=Response(HTTP_200=NodeList))
     def on_get(self, req, resp, user, product, version, seq):
-        """The cluster's nodes with host, container id, disks and interfaces."""
+        """The cluster's nodes with host, container id, disks and interfaces, a page at a time."""
         c = find_cluster(req.context.user, user, product, version, seq)
-        resp.media = {"nodes": cluster_nodes(c.id)}
+        rows, more = paginate(Node.select().where(Node.cluster == c.id), Node.id, req, resp)
+        resp.media = {"nodes": cluster_nodes(c.id, rows), "next": more}
 
 
 class ServicesResource:
@@ -86,23 +117,32 @@ class ServicesResource:
         resp.media = {"services": cluster_services(c.id)}
 
 
+def event_view(e: Event) -> dict:
+    return {"id": e.id, "time": e.time.isoformat(), "component": e.component, "level": e.level,
+            "message": e.message}
+
+
 class EventsResource:
     @validate(resp=Response(HTTP_200=EventList))
     def on_get(self, req, resp, user, product, version, seq):
-        """Every status change and notable step, oldest first."""
+        """Every status change and notable step, oldest first (`?since=` an ISO time);
+        `?follow=true` is a stream of server-sent events (api/http/streams.py)."""
         c = find_cluster(req.context.user, user, product, version, seq)
-        events = Event.select().where(Event.cluster == c.id).order_by(Event.time, Event.id)
-        resp.media = {"events": [{"time": e.time.isoformat(), "component": e.component, "level": e.level,
-                                  "message": e.message} for e in events]}
+        query = Event.select().where(Event.cluster == c.id)
+        after = since(req)
+        if after is not None:
+            query = query.where(Event.time >= after)
+        rows, more = paginate(query, Event.id, req, resp)
+        resp.media = {"events": [event_view(e) for e in rows], "next": more}
 
 
 def add_routes(app, platform) -> None:
     base = f"{API_PREFIX}/clusters"
     one = base + "/{user}/{product}/{version}/{seq}"
-    app.add_route(base, AllClusters())
-    app.add_route(base + "/{user}", UserClusters())
-    app.add_route(base + "/{user}/{product}", ProductClusters())
-    app.add_route(base + "/{user}/{product}/{version}", VersionClusters())
+    app.add_route(base, AllClusters(platform))
+    app.add_route(base + "/{user}", UserClusters(platform))
+    app.add_route(base + "/{user}/{product}", ProductClusters(platform))
+    app.add_route(base + "/{user}/{product}/{version}", VersionClusters(platform))
     app.add_route(one, ClusterResource(platform))
     app.add_route(one + "/nodes", NodesResource())
     app.add_route(one + "/services", ServicesResource())

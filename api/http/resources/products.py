@@ -11,12 +11,14 @@ from api.core.config import API_PREFIX
 from api.core.errors import Invalid, NotFound, TooLarge
 from api.core.models import Product
 from api.http.errors import APIError
-from api.http.middleware import admin_hook, require_admin
+from api.http.middleware import admin_hook, body_required_hook, require_admin
 from api.http.openapi import validate
 from api.http.schemas import (
+    AnyObject,
     LaunchAccepted,
     LaunchOptions,
     LogoURL,
+    LogoView,
     OptionsDocument,
     ProductCreate,
     ProductList,
@@ -61,7 +63,7 @@ class ProductsResource:
         require_admin(req)
         body = req.context.json
         product = catalog.create(body.name, body.version, body.description, body.logo_url,
-                                 body.options, body.template, body.template_format)
+                                 body.options, body.template, body.template_format, body.privileges)
         resp.status = falcon.HTTP_201
         resp.location = catalog.uri(product)
         resp.media = catalog.view(product)
@@ -102,9 +104,11 @@ class VersionResource:
         product = catalog.update(catalog.get(name, version), description=body.description,
                                  logo_url=body.logo_url, options=body.options, template_text=body.template,
                                  template_format=body.template_format, image=body.image,
-                                 image_hash=body.image_hash)
+                                 image_hash=body.image_hash, privileges=body.privileges,
+                                 day2_decl=body.day2)
         resp.media = catalog.view(product)
 
+    @validate(resp=Response("HTTP_204"))
     def on_delete(self, req, resp, name, version):
         """Remove a product version; refused while clusters of it are not destroyed (admin)."""
         require_admin(req)
@@ -140,6 +144,7 @@ class TemplateResource:
 
 
 class OptionsResource:
+    @validate(resp=Response(HTTP_200=AnyObject))
     def on_get(self, req, resp, name, version):
         """The options document: required, optional, advanced, descriptions (and schema, if written)."""
         product = catalog.get(name, version)
@@ -148,6 +153,7 @@ class OptionsResource:
         resp.media = product.options
 
     @falcon.before(admin_hook)
+    @falcon.before(body_required_hook)
     @validate(json=OptionsDocument, resp=Response(HTTP_200=ProductView))
     def on_put(self, req, resp, name, version):
         """Replace the options document; the template is re-checked with the new defaults (admin)."""
@@ -178,6 +184,7 @@ class OrchestratorResource:
 
 
 class LogoResource:
+    @validate(resp=Response(HTTP_200=LogoView))
     def on_get(self, req, resp, name, version):
         """The product's logo URL."""
         resp.media = {"logo_url": catalog.get(name, version).logo_url}

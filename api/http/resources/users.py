@@ -6,13 +6,23 @@ from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from peewee import IntegrityError
 from spectree import Response
 
-from api.core.auth import create_token
+from api.core.auth import create_token, forget_tokens
 from api.core.config import API_PREFIX
 from api.core.errors import Conflict, Invalid, NotFound, parse_id
 from api.core.models import Token, User, db
 from api.http.middleware import admin_hook, self_or_admin_hook
 from api.http.openapi import validate
-from api.http.schemas import SSHKeys, TokenCreate, TokenCreated, TokenList, UserCreate, UserList, UserView
+from api.http.pagination import paginate
+from api.http.schemas import (
+    SSHKeyList,
+    SSHKeys,
+    TokenCreate,
+    TokenCreated,
+    TokenList,
+    UserCreate,
+    UserList,
+    UserView,
+)
 
 MAX_KEYS = 50
 
@@ -55,7 +65,8 @@ class UsersResource:
     @validate(resp=Response(HTTP_200=UserList))
     def on_get(self, req, resp):
         """Every user (admin)."""
-        resp.media = {"users": [user_view(u) for u in User.select().order_by(User.name)]}
+        rows, more = paginate(User.select(), User.name, req, resp, kind=str)
+        resp.media = {"users": [user_view(u) for u in rows], "next": more}
 
     @falcon.before(admin_hook)
     @validate(json=UserCreate, resp=Response(HTTP_201=UserView))
@@ -82,12 +93,16 @@ class UserResource:
         resp.media = user_view(get_user(name))
 
     @falcon.before(admin_hook)
+    @validate(resp=Response("HTTP_204"))
     def on_delete(self, req, resp, name):
         """Remove a user without clusters (admin)."""
         user = get_user(name)
+        if user.id == req.context.user.id:
+            raise Conflict("you cannot remove yourself; another admin can", field="name")
         if user.clusters.count():
             raise Conflict(f"user {name} still has clusters")
         user.delete_instance()
+        forget_tokens()
         resp.status = falcon.HTTP_204
 
 
@@ -96,20 +111,27 @@ class TokensResource:
     @validate(resp=Response(HTTP_200=TokenList))
     def on_get(self, req, resp, name):
         """The user's tokens (names and expiry; never the tokens themselves)."""
-        tokens = Token.select().where(Token.user == get_user(name)).order_by(Token.id)
-        resp.media = {"tokens": [token_view(t) for t in tokens]}
+        tokens, more = paginate(Token.select().where(Token.user == get_user(name)), Token.id, req, resp)
+        resp.media = {"tokens": [token_view(t) for t in tokens], "next": more}
 
     @validate(json=TokenCreate, resp=Response(HTTP_201=TokenCreated))
     def on_post(self, req, resp, name):
         """Create a token; the answer is the only time it is shown."""
         body = req.context.json
-        token, row = create_token(get_user(name), body.name, body.expires_days)
+        creator = req.context.token
+        limit = creator.expires if creator is not None else None
+        token, row = create_token(get_user(name), body.name, body.expires_days, not_after=limit)
+        capped = limit is not None and row.expires == limit
         resp.status = falcon.HTTP_201
-        resp.media = {**token_view(row), "token": token}
+        resp.media = {**token_view(row), "token": token, "capped": capped}
+        if capped:
+            resp.media["note"] = ("expires when the token that created it does: a token never "
+                                  "outlives the token that created it")
 
 
 @falcon.before(self_or_admin_hook)
 class TokenResource:
+    @validate(resp=Response("HTTP_204"))
     def on_delete(self, req, resp, name, token_id):
         """Revoke a token."""
         user = get_user(name)
@@ -117,16 +139,18 @@ class TokenResource:
         deleted = Token.delete().where((Token.user == user) & (Token.id == token_id)).execute()
         if not deleted:
             raise NotFound(f"no token {token_id} of {name}")
+        forget_tokens()
         resp.status = falcon.HTTP_204
 
 
 @falcon.before(self_or_admin_hook)
 class SSHKeysResource:
+    @validate(resp=Response(HTTP_200=SSHKeyList))
     def on_get(self, req, resp, name):
         """The user's SSH public keys (installed on the nodes of their clusters)."""
         resp.media = {"ssh_keys": get_user(name).ssh_keys}
 
-    @validate(json=SSHKeys)
+    @validate(json=SSHKeys, resp=Response(HTTP_200=SSHKeyList))
     def on_put(self, req, resp, name):
         """Replace the user's SSH public keys; each must parse as an OpenSSH public key."""
         user = get_user(name)
@@ -135,6 +159,7 @@ class SSHKeysResource:
             raise Invalid(f"at most {MAX_KEYS} keys", field="ssh_keys")
         user.ssh_keys = [check_ssh_key(k, i) for i, k in enumerate(keys)]
         User.update(ssh_keys=user.ssh_keys).where(User.id == user.id).execute()
+        forget_tokens()  # cached tokens carry their user, keys included
         resp.media = {"ssh_keys": user.ssh_keys}
 
 

@@ -3,11 +3,16 @@ caller (for `product/version/id` cluster references and the SSH keys page) witho
 knowing the user name in advance."""
 from __future__ import annotations
 
+from spectree import Response
+
 from api.core.config import API_PREFIX
 from api.core.errors import Unauthenticated
+from api.http.openapi import validate
+from api.http.schemas import UserView
 
 
 class MeResource:
+    @validate(resp=Response(HTTP_200=UserView))
     def on_get(self, req, resp):
         """The authenticated user: name, role and SSH keys."""
         user = req.context.user

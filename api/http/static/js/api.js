@@ -57,6 +57,19 @@ export const api = {
   del: (path) => request("DELETE", path),
 };
 
+// Live events (server-sent events). EventSource cannot send the token header: the
+// console's sign-in asks for a short-lived signed cookie (POST /session) that only the
+// stream paths accept; the browser resumes a dropped stream with Last-Event-ID itself.
+export const streams = {
+  open: () => request("POST", "/session").catch(() => null),
+  close: () => request("DELETE", "/session").catch(() => null),
+  follow(path, onEvent) {
+    const source = new EventSource(`${PREFIX}${path}?follow=true`);
+    source.onmessage = (msg) => { try { onEvent(JSON.parse(msg.data)); } catch { /* not ours */ } };
+    return source;
+  },
+};
+
 // Lists come as {"<key>": [...]}; accept a bare list too.
 export function list(data, key) {
   if (Array.isArray(data)) return data;

@@ -1,6 +1,6 @@
 // The console shell: sign-in state, the hash router, and timers that stop when the
 // user leaves a page.
-import { api, token } from "./api.js";
+import { api, streams, token } from "./api.js";
 import { clear, errorBox, h } from "./ui.js";
 import * as signin from "./views/signin.js";
 import * as catalog from "./views/catalog.js";
@@ -24,9 +24,13 @@ let me = null;
 let timers = [];
 let generation = 0;
 
+let sources = [];
+
 function stopTimers() {
   timers.forEach(clearInterval);
   timers = [];
+  sources.forEach((s) => s.close());
+  sources = [];
 }
 
 const ctx = {
@@ -39,6 +43,16 @@ const ctx = {
     const id = setInterval(() => { if (mine === generation) fn(); }, ms);
     timers.push(id);
   },
+  // Call `fn` (at most every `ms`) when an event arrives on `path`'s stream while this
+  // page is shown: pages refresh on events instead of polling.
+  follow(path, fn, ms = 500) {
+    const mine = generation;
+    let pending = null;
+    sources.push(streams.follow(path, () => {
+      if (pending || mine !== generation) return;
+      pending = setTimeout(() => { pending = null; if (mine === generation) fn(); }, ms);
+    }));
+  },
   // True while the page that asked is still the one on screen.
   current(gen) { return gen === generation; },
   get generation() { return generation; },
@@ -50,6 +64,7 @@ async function loadMe() {
   document.getElementById("who-role").textContent = me.role;
   document.querySelectorAll("[data-admin]").forEach((el) => { el.hidden = me.role !== "admin"; });
   document.getElementById("topbar").hidden = false;
+  await streams.open();
 }
 
 function showSignin(message) {
@@ -87,7 +102,9 @@ async function route() {
   ctx.go("#/catalog");
 }
 
-document.getElementById("sign-out").addEventListener("click", () => {
+document.getElementById("sign-out").addEventListener("click", async () => {
+  stopTimers();
+  await streams.close();
   token.clear();
   location.hash = "#/catalog";
   showSignin("Signed out.");

@@ -1,7 +1,9 @@
-// One cluster: live status, nodes, services, events, orchestrator logs, actions
-// (start/stop/restart/status) and destroy.
+// One cluster: live status, health, nodes, services, events, orchestrator logs, actions
+// (start/stop/restart/status: queued operations), resize, replace, the operations
+// history (views/operations.js) and destroy.
 import { api, list } from "../api.js";
 import { badge, clear, errorBox, fmtMem, fmtTime, h, progressBar, table } from "../ui.js";
+import * as ops from "./operations.js";
 
 const GONE = new Set(["destroying", "destroyed"]);
 // The playbook actions, with the statuses the API accepts each in (others answer 409).
@@ -32,9 +34,13 @@ function nodeRow(n) {
     h("td", { class: "small" }, `${n.cpu ?? "?"} cpu · ${fmtMem(n.mem)}`));
 }
 
-function summary(c) {
+function summary(c, queue) {
   const items = [
     ["Status", badge(c.status)],
+    ["Health", ops.healthBlock(c, queue)],
+    ["Operation", ops.operationNow(c)],
+    ["Lifetime", h("span", { id: "cluster-expires" }, c.expires ? `${ops.timeLeft(c.expires)} (until ${fmtTime(c.expires)})`
+                                                               : ops.timeLeft(null))],
     ["Progress", progressBar(c.status === "ready" ? 100 : c.progress, c.step)],
     ["Owner", c.user],
     ["Product", `${c.product} ${c.version}`],
@@ -99,18 +105,20 @@ export async function render(main, ctx, [user, product, version, id], gen) {
     });
   }
 
-  // The API answers once the playbook has run (seconds to minutes), with the result.
+  // The API queues the action (202); the page follows the operation to its end.
   async function runAction(a) {
     running = a.action;
     updateActions();
     clear(actionResult, h("div", { class: "alert", role: "status" }, `${a.label}: running the playbook…`));
     try {
-      const r = await api.post(`${path}/actions/${a.action}`);
+      const queued = await api.post(`${path}/actions/${a.action}`);
+      const r = await ops.follow(queued, () => {}, () => ctx.current(gen));
       if (!ctx.current(gen)) return;
-      const ok = r.result === "successful";
+      const ok = r.status === "succeeded";
+      const status = (r.result && r.result.cluster_status) || r.cluster_status;
       clear(actionResult, h("div", { class: `alert ${ok ? "alert-ok" : "alert-error"}`, role: "status",
                                      "data-result": ok ? "ok" : "failed" },
-        h("b", {}, `${a.label}: ${ok ? "ok" : "failed"}`), ` — the cluster is ${r.status}`,
+        h("b", {}, `${a.label}: ${ok ? "ok" : "failed"}`), ` — the cluster is ${status}`,
         !ok && r.reason ? `: ${r.reason}` : "", "."));
     } catch (err) {
       if (ctx.current(gen)) clear(actionResult, errorBox(err));
@@ -120,6 +128,15 @@ export async function render(main, ctx, [user, product, version, id], gen) {
     if (ctx.current(gen)) await refresh(true);
   }
   ACTIONS.forEach((a, i) => actionBtns[i].addEventListener("click", () => runAction(a)));
+  const opResult = h("div", { id: "op-result" });
+  const resizeBox = h("div", {});
+  const historyBox = h("div", {});
+  const queue = (body, label) => ops.queueAndFollow(path, body, label, opResult, () => ctx.current(gen),
+                                                   () => refresh(true));
+  const cancel = async (o) => {
+    try { await api.del(`/queue/${o.id}`); } catch (err) { clear(opResult, errorBox(err)); }
+    await refresh(true);
+  };
 
   destroyBtn.addEventListener("click", async () => {
     if (!(await confirmDestroy(dn))) return;
@@ -154,7 +171,7 @@ export async function render(main, ctx, [user, product, version, id], gen) {
         h("b", {}, "Failed: "), c.reason || "no reason given") : null,
       c.status === "ready" ? h("div", { class: "alert alert-ok" },
         "Ready. Log in to a node with ", h("code", {}, `bdp ssh ${dn} ${firstNode(c)}`), ".") : null,
-      h("section", { class: "card", id: "cluster-summary" }, summary(c)));
+      h("section", { class: "card", id: "cluster-summary" }, summary(c, queue)));
     destroyBtn.hidden = GONE.has(c.status);
     updateActions();
     const [nodes, events] = await Promise.all([
@@ -169,6 +186,11 @@ export async function render(main, ctx, [user, product, version, id], gen) {
         h("td", { class: "small muted nowrap" }, fmtTime(e.time)), h("td", {}, e.component), h("td", {}, e.message))),
       { empty: "No events yet.", cls: "events-table" }));
     if (full || changed || tick % 3 === 0) {
+      const [history, form] = await Promise.all([ops.history(path).catch(() => []),
+        resizeBox.childElementCount && !changed ? null : ops.resizeForm(c, queue)]);
+      if (!ctx.current(gen)) return;
+      clear(historyBox, ops.historyTable(history, cancel));
+      if (form !== null) clear(resizeBox, c.status === "ready" || c.status === "stopped" ? form : null);
       const [services, runs] = await Promise.all([
         api.get(`${path}/services`).then((d) => list(d, "services")),
         api.get(`${path}/logs`).then((d) => list(d, "runs")).catch(() => []),
@@ -188,13 +210,19 @@ export async function render(main, ctx, [user, product, version, id], gen) {
   if (!ctx.current(gen)) return;
   clear(main,
     h("nav", { class: "crumbs" }, h("a", { href: "#/clusters" }, "Clusters"), " / ", dn),
-    notice, head, actionResult,
+    notice, head, actionResult, opResult,
     h("section", { class: "card" }, h("h2", {}, "Nodes"), nodesBox),
+    h("div", { class: "two-col even" },
+      h("section", { class: "card", id: "resize" }, h("h2", {}, "Resize"), resizeBox),
+      h("section", { class: "card", id: "operations" }, h("h2", {}, "Operations"), historyBox)),
     h("div", { class: "two-col even" },
       h("section", { class: "card" }, h("h2", {}, "Services"), servicesBox),
       h("section", { class: "card" }, h("h2", {}, "Events"), h("div", { class: "scroll" }, eventsBox))),
     h("section", { class: "card" }, h("h2", {}, "Orchestrator logs"), logsBox));
-  ctx.every(2000, () => refresh());
+  // Events say when to look again (an operation queued, started or ended among them: the
+  // history and logs are read again too); progress within a step is read every few seconds.
+  ctx.follow(`${path}/events`, () => refresh(true));
+  ctx.every(5000, () => refresh());
 }
 
 function firstNode(c) {

@@ -21,6 +21,18 @@ export async function render(main, ctx, _params, gen) {
   const showAll = h("input", { type: "checkbox", id: "show-destroyed" });
   const holder = h("div", {});
   const stamp = h("span", { class: "muted small live" });
+  const quota = h("div", { id: "quota-use", class: "quota-use small" });
+
+  // What the signed-in user holds against their quota (issue 12).
+  async function showQuota() {
+    try {
+      const q = await api.get("/users/me/quota");
+      clear(quota, ["clusters", "nodes", "cpus", "memory", "disks"].map((f) => h("span", { "data-quota": f },
+        h("b", {}, f), ` ${q.use[f]}${f === "memory" ? " MB" : ""} of ${q.limits[f] ?? "∞"}`)));
+    } catch {
+      clear(quota);
+    }
+  }
 
   async function refresh() {
     let clusters;
@@ -40,16 +52,22 @@ export async function render(main, ctx, _params, gen) {
     stamp.textContent = `Live · updated ${new Date().toLocaleTimeString()}`;
   }
   showAll.addEventListener("change", refresh);
-  await refresh();
+  await Promise.all([refresh(), showQuota()]);
   if (!ctx.current(gen)) return;
   clear(main,
     h("div", { class: "page-head" },
       h("div", {}, h("h1", {}, admin ? "All clusters" : "My clusters"),
-        h("p", { class: "muted" }, admin ? "Every user's clusters. Status refreshes every 2 seconds."
-                                         : "Status refreshes every 2 seconds.")),
+        h("p", { class: "muted" }, admin ? "Every user's clusters. Status updates as it changes."
+                                         : "Status updates as it changes.")),
       h("div", { class: "head-actions" },
         h("label", { class: "check" }, showAll, " Show destroyed"),
         h("a", { class: "btn btn-primary", href: "#/catalog" }, "Launch a cluster"))),
+    h("section", { class: "card" }, h("h2", {}, "Quota"), quota),
     h("section", { class: "card" }, holder, h("div", { class: "card-foot" }, stamp)));
-  ctx.every(2000, refresh);
+  // Refresh when an event says something changed (one stream of every cluster shown:
+  // launches and destroys also change the quota's use), and now and then for progress
+  // within a step, which is not an event.
+  const both = () => Promise.all([refresh(), showQuota()]);
+  ctx.follow("/events", both);
+  ctx.every(15000, both);
 }

@@ -14,7 +14,8 @@ function meter(used, total, label) {
 const num = (...xs) => xs.find((x) => x !== undefined && x !== null);
 
 async function networkRows() {
-  const nets = list(await api.get("/networks"), "networks");
+  // Lists come a page at a time (at most 1000 a page: as many as this page shows).
+  const nets = list(await api.get("/networks?limit=1000"), "networks");
   return Promise.all(nets.map(async (n) => {
     const name = typeof n === "string" ? n : n.name;
     const net = typeof n === "string" ? await api.get(`/networks/${encodeURIComponent(name)}`) : n;
@@ -38,7 +39,7 @@ async function networkRows() {
 }
 
 async function hostRows() {
-  const hosts = list(await api.get("/hosts"), "hosts");
+  const hosts = list(await api.get("/hosts?limit=1000"), "hosts");
   return Promise.all(hosts.map(async (x) => {
     const name = x.name;
     // /hosts gives totals and, under `free`, what the scheduler can still offer.
@@ -57,7 +58,7 @@ async function hostRows() {
       h("td", {}, meter(x.cpus - freeCpus, x.cpus, `${+Number(freeCpus).toFixed(2)} free of ${x.cpus}`)),
       h("td", {}, meter(x.mem - freeMem, x.mem, `${fmtMem(freeMem)} free of ${fmtMem(x.mem)}`)),
       h("td", {}, meter(diskTotal - diskFree, diskTotal, `${diskFree} free of ${diskTotal}`)),
-      h("td", {}, x.active === false ? "inactive" : "active"));
+      h("td", {}, x.active === false ? "inactive" : (x.state || "active")));
   }));
 }
 
