@@ -62,6 +62,18 @@ pick_net() {
 
 sock() { echo "unix://$DIR/h$1/docker.sock"; }
 answers() { timeout 5 docker -H "$(sock "$1")" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+# What the platform will ask first, the way it will ask it: `docker info` over the segment.
+# A daemon may answer on its socket a while before that (seen in CI: registrations that
+# timed out right after `up`), so `up` waits for this too.
+reachable() {
+    local i=$1 addr=$2
+    if [ "${BDP_TESTHOSTS_TLS:-}" = 1 ]; then
+        timeout 10 docker -H "tcp://$addr:2376" --tlsverify --tlscacert "$DIR/tls/ca.pem" \
+            --tlscert "$DIR/tls/cert.pem" --tlskey "$DIR/tls/key.pem" info --format '{{.ID}}' >/dev/null 2>&1
+    else
+        timeout 10 docker -H "tcp://$addr:2375" info --format '{{.ID}}' >/dev/null 2>&1
+    fi
+}
 
 switch_up() {
     local net=$1
@@ -146,7 +158,7 @@ host_up() {
     local i=$1 net=$2 ns=$P-h$1 d=$DIR/h$1 addr=$2.$((10 + $1))
     if ns_exists "$ns" && [ -S "$d/docker.sock" ] && answers "$i"; then
         ip -n "$ns" link set eth0 up  # a test may have left it partitioned
-        return 0
+        reachable "$i" "$addr" && return 0
     fi
     host_down "$i"
     mkdir -p "$d"
@@ -174,12 +186,13 @@ host_up() {
         --bridge=none --cgroup-parent=/$ns --log-level=warn \
         --default-address-pool base=172.$((80 + i)).0.0/16,size=24" \
         >"$DIR/h$i.log" 2>&1 < /dev/null &
-    for _ in $(seq 1 $((START_WAIT * 5))); do
-        answers "$i" && return 0
+    local deadline=$((SECONDS + START_WAIT))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        answers "$i" && reachable "$i" "$addr" && return 0
         sleep 0.2
     done
     tail -20 "$DIR/h$i.log" >&2 || true
-    die "the daemon of $ns did not answer within ${START_WAIT}s (log: $DIR/h$i.log)"
+    die "the daemon of $ns did not answer on tcp://$addr within ${START_WAIT}s (log: $DIR/h$i.log)"
 }
 
 cmd_up() {

@@ -23,7 +23,7 @@ def test_a_host_registers_with_its_engines_resources_and_disks_made_there(client
     paths = [str(tmp_path / "h1" / "d1"), str(tmp_path / "h1" / "d2")]
     r = client.simulate_post(HOSTS, json={"name": "node-a", "url": h1.url, "disks": paths,
                                           "labels": {"rack": "r1"}})
-    assert r.status_code == 201, r.text
+    assert r.status_code == 201, f"{r.text}\n{testhosts.diagnose()}"
     assert r.headers["location"].endswith("/hosts/node-a")
     info = h1.client().info()
     view = r.json
@@ -60,7 +60,7 @@ def test_bdp_hosts_commands_add_list_drain_activate_and_remove(server_factory, t
     h3 = testhosts.hosts[2]
     disk = str(tmp_path / "h3" / "d1")
     added = bdp(server, "hosts", "add", "node-c", h3.url, "--disk", disk, "--label", "rack=r3")
-    assert added.returncode == 0, added.stderr
+    assert added.returncode == 0, f"{added.stderr}\n{testhosts.diagnose()}"
     assert "host node-c:" in added.stdout and "WARNING: plain tcp" in added.stdout
     listed = bdp(server, "hosts", "list")
     assert listed.returncode == 0 and "node-c" in listed.stdout and h3.url in listed.stdout

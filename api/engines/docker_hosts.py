@@ -73,8 +73,8 @@ def make_client(endpoint: Endpoint, timeout) -> docker.DockerClient:
     client = docker.DockerClient(base_url=endpoint.url,
                                  version=docker.constants.MINIMUM_DOCKER_API_VERSION, **kwargs)
     client.api.trust_env = False
+    client.api.timeout = timeout  # (connect, read) from the very first call
     client.api._version = client.api._retrieve_server_version()
-    client.api.timeout = timeout
     return client
 
 

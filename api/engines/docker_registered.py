@@ -17,6 +17,9 @@ from api.engines.docker_hosts import Endpoint, EngineError, HostUnreachable, _wh
 
 log = logging.getLogger("bdp.engine.docker")
 DISK_MOUNT = "/bdp-disk"
+# A new host's first `docker info`: a wrong address fails within the connect timeout; a
+# daemon that has just started (or a busy host) may take longer than a probe to answer.
+REGISTER_TIMEOUT = (10, 30)
 
 
 class RegisteredHosts:
@@ -35,7 +38,7 @@ class RegisteredHosts:
         when its engine does not answer."""
         ep = Endpoint.of(name, url, tls, address)
         try:
-            client = make_client(ep, 10)
+            client = make_client(ep, REGISTER_TIMEOUT)
             info = client.info()
         except Exception as exc:
             raise HostUnreachable(f"the Docker engine at {url} does not answer: {_why(exc)}") from None

@@ -31,7 +31,7 @@ def register(http, testhosts, disk_root: Path, disks: int = 6) -> dict[str, obje
         paths = [str(disk_root / name / f"d{i}") for i in range(1, disks + 1)]
         r = http.post("/hosts", json={"name": name, "url": host.url, "disks": paths,
                                       "labels": {"rack": name[-1]}}, timeout=300)
-        assert r.status_code == 201, r.text
+        assert r.status_code == 201, f"{r.text}\n{testhosts.diagnose()}"
     with ThreadPoolExecutor(len(NAMES)) as pool:
         list(pool.map(add, NAMES, testhosts.hosts))
     return dict(zip(NAMES, testhosts.hosts))

@@ -62,6 +62,27 @@ class TestHosts:
         self._run("down")
         self.hosts = []
 
+    def diagnose(self) -> str:
+        """What a failed registration needs explained: each daemon's log tail, the root
+        namespace's neighbours on the segment and how long `docker info` takes now."""
+        import time
+        state_dir = self.tls_dir.parent
+        lines = []
+        for i, host in enumerate(self.hosts, start=1):
+            for where in (host.socket, host.url):  # the socket, and the segment as the platform
+                started = time.monotonic()
+                done = subprocess.run(["timeout", "15", "docker", "-H", where, "info", "--format",
+                                       "{{.ContainersRunning}} running"],
+                                      capture_output=True, text=True)
+                lines.append(f"{host.name}: docker -H {where} info: {time.monotonic() - started:.1f}s"
+                             f" rc={done.returncode} {done.stdout.strip()}{done.stderr.strip()[-200:]}")
+            log = state_dir / f"h{i}.log"
+            if log.exists():
+                lines += ["  " + line for line in log.read_text(errors="replace").splitlines()[-8:]]
+        neigh = subprocess.run(["ip", "neigh", "show", "dev", f"{self.prefix}-root"],
+                               capture_output=True, text=True)
+        return "\n".join(lines + ["neighbours: " + " | ".join(neigh.stdout.splitlines())])
+
     @property
     def gateway(self) -> str:
         """The root namespace's address on the segment (the platform's side)."""
