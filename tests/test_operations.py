@@ -26,6 +26,15 @@ SLOW_RESTART = (REFERENCE / "playbook.yml").read_text() + """
     - name: Pause
       ansible.builtin.pause:
         seconds: 4
+# So the kill -9 below lands while the resize's playbook runs, however fast the machine.
+- name: Scale-out takes a while
+  hosts: all
+  gather_facts: false
+  tags: [scale_out]
+  tasks:
+    - name: Pause
+      ansible.builtin.pause:
+        seconds: 8
 """
 
 
