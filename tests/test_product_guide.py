@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -41,10 +44,13 @@ def test_the_guide_lists_the_whole_loop():
 
 
 @pytest.mark.timeout(1500)
-def test_every_command_of_the_authors_loop_runs_as_written(server_factory, tmp_path):
+def test_every_command_of_the_authors_loop_runs_as_written(server_factory, tmp_path, request):
     server = server_factory(env=FAST).start()
     work = tmp_path / "guide-products"
-    home = tmp_path / "home"
+    # A short HOME: ansible's ssh ControlPath lives under it, and a Unix socket path has
+    # at most 108 bytes (tmp_path on a pytest-xdist worker is longer than that allows).
+    home = Path(tempfile.mkdtemp(prefix="bdpguide", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
     (home / ".ssh").mkdir(parents=True)
     commands = [(c.replace("/tmp/guide-products", str(work)), [e.replace("/tmp/guide-products", str(work)) for e in out])
                 for c, out in steps(GUIDE.read_text())]
