@@ -23,6 +23,9 @@ setup(
         "uvloop>=0.19",
         "a2wsgi>=1.10",
         "orjson>=3.10",
+        # WebSockets (issue 14): uvicorn serves them with it, the proxy relays Jupyter's
+        # kernels to nodes with its client, and `bdp ssh`/`port-forward` tunnel over it.
+        "websockets>=15",
         "httpx>=0.27",
         "docker>=7.1",
         "ansible-core>=2.19",  # its trust model keeps inventory-plugin strings from being templated

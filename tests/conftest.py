@@ -113,8 +113,8 @@ def server_factory(tmp_path, docker_client):
     """Start real servers; every one is stopped and its containers removed afterwards."""
     started: list[ServerProcess] = []
 
-    def make(data_dir: Path | None = None, extra_args=(), env=None) -> ServerProcess:
-        server = ServerProcess(data_dir or tmp_path / "data", extra_args, env)
+    def make(data_dir: Path | None = None, extra_args=(), env=None, host: str = "127.0.0.1") -> ServerProcess:
+        server = ServerProcess(data_dir or tmp_path / "data", extra_args, env, host)
         started.append(server)
         return server
     yield make

@@ -42,10 +42,21 @@ class TemplateNode(Strict):
     networks: dict[Device, TemplateNetwork] = {}
 
 
+class TemplateEndpoint(Strict):
+    """A port of a node users reach from their own machine (issue 14): `http` ones through
+    the API's proxy (`path` is where the UI starts), `tcp` ones through a tunnel."""
+    name: Name
+    node: HostName
+    port: int = Field(ge=1, le=65535)
+    protocol: Literal["http", "tcp"] = "http"
+    path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_.~/-]{0,255}$")] = "/"
+
+
 class TemplateService(BaseModel):
     """`nodes` plus any service properties the playbook reads."""
     model_config = ConfigDict(extra="allow")
     nodes: list[HostName]
+    endpoints: list[TemplateEndpoint] = Field(default=[], max_length=256)
 
 
 class TemplatePlacement(Strict):
@@ -89,6 +100,21 @@ class TemplateDocument(Strict):
                     raise TemplateNodeError(f"services.{name}.nodes.{i}",
                                             f"service {name!r} names node {node!r}, "
                                             "which the template does not define")
+        return self
+
+    @model_validator(mode="after")
+    def _endpoints_name_nodes(self):
+        seen: set[str] = set()
+        for name, service in self.services.items():
+            for i, endpoint in enumerate(service.endpoints):
+                field = f"services.{name}.endpoints.{i}"
+                if endpoint.node not in self.nodes:
+                    raise TemplateNodeError(f"{field}.node", f"endpoint {endpoint.name!r} names node "
+                                            f"{endpoint.node!r}, which the template does not define")
+                if endpoint.name in seen:  # one name per cluster: it is a path of the proxy
+                    raise TemplateNodeError(f"{field}.name", f"endpoint name {endpoint.name!r} "
+                                            "is used twice in the cluster")
+                seen.add(endpoint.name)
         return self
 
 

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from api.catalog import values
 from api.catalog.document import TemplateDocument, TemplateNodeError
+from api.core.config import PROXY_PREFIX
 
 TEMPLATE_NAME = "<template>"
 MAX_OUTPUT = 16 * 1024 * 1024  # characters of rendered document
@@ -279,4 +280,7 @@ def sample_variables(options: dict, user: str = "user", product: str = "product"
 def variables(options: dict, user: str, product: str, version: str, seq: int) -> dict:
     """The seed's template variables."""
     return {"opts": options, "user": user, "product": product, "version": version,
-            "clusterdn": f"clusters/{user}/{product}/{version}/{seq}", "clusterid": seq}
+            "clusterdn": f"clusters/{user}/{product}/{version}/{seq}", "clusterid": seq,
+            # Where the proxy serves the cluster's http endpoints, for products that need
+            # a base URL (Spark's spark.ui.proxyBase, Jupyter's base_url).
+            "proxy_base": f"{PROXY_PREFIX}/{user}/{product}/{version}/{seq}"}

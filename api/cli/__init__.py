@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "api.cli.operations",  # resize, replace, repair, extend, ops
     "api.cli.quota",  # quota show, quota set
     "api.cli.access",  # login, ssh, keys
+    "api.cli.tunnel",  # port-forward, tunnel (ssh's ProxyCommand)
     "api.cli.hosts",  # hosts add|list|show|drain|activate|remove
 ]
 # 128 + SIGPIPE, what a shell reports for `cat` cut off the same way: `set -o pipefail`

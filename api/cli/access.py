@@ -9,10 +9,13 @@ import argparse
 import getpass
 import os
 import re
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
 from api.cli import subcommands
+from api.cli.operations import submit, waiting_flags
 from api.cli.output import json_flag, node_networks, print_json
 from api.cli.session import (
     CLUSTER_REF_HELP,
@@ -63,16 +66,33 @@ def cmd_ssh(args) -> int:
     view = api.get(path)
     argv = ["ssh", "-o", "StrictHostKeyChecking=accept-new",
             "-o", f"UserKnownHostsFile={known_hosts_path(view.get('dn') or path, view.get('created', ''))}"]
+    if not args.direct:
+        # The bytes go over the API (api/cli/tunnel.py): no route to the node is needed.
+        proxy = [sys.executable, "-m", "api.cli", "tunnel", short_dn(path), args.node, str(node.get("port") or 22)]
+        argv += ["-o", "ProxyCommand=" + " ".join(shlex.quote(a) for a in proxy)]
     if args.identity:
         argv += ["-i", args.identity]
-    argv.append(f"root@{eth0['address']}")
+    target = f"root@{eth0['address']}"
     extra = list(args.command or [])
     if extra and extra[0] == "--":
         extra = extra[1:]
-    argv += extra
     sys.stdout.flush()
-    os.execvp("ssh", argv)
-    return 0  # not reached
+    code = subprocess.call(argv + [target, *extra])
+    if code == 255 and _key_refused(argv, target):
+        print(f"error: node {args.node} does not accept your SSH key. Register it with `bdp keys add "
+              f"~/.ssh/id_ed25519.pub`, then give it to this running cluster with `bdp keys push "
+              f"{short_dn(path)}` (clusters launched later get it by themselves).", file=sys.stderr)
+    return code
+
+
+def _key_refused(argv: list[str], target: str) -> bool:
+    """Whether ssh failed because no key of ours is authorised (not the network)."""
+    try:
+        probe = subprocess.run([*argv, "-o", "BatchMode=yes", target, "true"], capture_output=True,
+                               text=True, timeout=60, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return False
+    return "Permission denied" in probe.stderr
 
 
 def known_hosts_path(dn: str, created: str) -> Path:
@@ -116,7 +136,8 @@ def cmd_keys_add(args) -> int:
         print(f"Key already registered for {name}.")
         return 0
     api.request("PUT", f"/users/{name}/ssh_keys", json={"ssh_keys": keys + added})
-    print(f"Added {len(added)} key(s) for {name}; clusters launched from now on accept them.")
+    print(f"Added {len(added)} key(s) for {name}; clusters launched from now on accept them "
+          "(`bdp keys push CLUSTER` gives them to a running one).")
     return 0
 
 
@@ -130,6 +151,8 @@ def register(subparsers) -> None:
     p.add_argument("cluster", help=CLUSTER_REF_HELP)
     p.add_argument("node")
     p.add_argument("-i", "--identity", help="private key file (default: ssh's own choice)")
+    p.add_argument("--direct", action="store_true",
+                   help="connect to the node's address directly (on the platform's own hosts), not through the API")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- command to run instead of a shell")
     p.set_defaults(func=command(cmd_ssh))
 
@@ -138,6 +161,10 @@ def register(subparsers) -> None:
     p = sub.add_parser("add", help="register a public key (appended to yours)")
     p.add_argument("file", help="public key file, e.g. ~/.ssh/id_ed25519.pub")
     p.set_defaults(func=command(cmd_keys_add))
+    p = sub.add_parser("push", help="give your keys as registered now to a running cluster (an operation)")
+    p.add_argument("cluster", help=CLUSTER_REF_HELP)
+    waiting_flags(p, default_wait=True)
+    p.set_defaults(func=command(lambda args: submit(args, {"op": "keys"})))
     p = sub.add_parser("list", help="your registered public keys")
     json_flag(p)
     p.set_defaults(func=command(cmd_keys_list))

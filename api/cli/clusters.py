@@ -140,6 +140,21 @@ def cmd_clusters_services(args) -> int:
     return 0
 
 
+def cmd_clusters_endpoints(args) -> int:
+    api = APIClient()
+    endpoints = as_list(api.get(cluster_path(api, args.cluster) + "/endpoints"), "endpoints")
+    if args.json:
+        print_json(endpoints)
+        return 0
+    if not endpoints:
+        print("This product declares no web UIs or ports.")
+        return 0
+    table(["NAME", "NODE", "PORT", "OPEN"],
+          [[e["name"], e["node"], f"{e['port']}/{e['protocol']}",
+            (api.url + e["url"]) if e.get("url") else e.get("command")] for e in endpoints])
+    return 0
+
+
 def cmd_clusters_events(args) -> int:
     events = cluster_list(args.cluster, "events")
     if args.json:
@@ -216,6 +231,7 @@ def register_clusters(subparsers) -> None:
     for name, func, text in [("show", cmd_clusters_show, "a cluster's status and nodes"),
                              ("nodes", cmd_clusters_nodes, "nodes with host, addresses and disks"),
                              ("services", cmd_clusters_services, "services and their nodes"),
+                             ("endpoints", cmd_clusters_endpoints, "web UIs (proxy URLs) and ports (port-forward commands)"),
                              ("events", cmd_clusters_events, "what happened, in order"),
                              ("logs", cmd_clusters_logs, "orchestrator (Ansible) runs and their output")]:
         p = sub.add_parser(name, help=text)

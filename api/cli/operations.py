@@ -164,7 +164,7 @@ def cmd_ops_cancel(args) -> int:
     return 0
 
 
-def _waiting(p, default_wait: bool = False) -> None:
+def waiting_flags(p, default_wait: bool = False) -> None:
     p.add_argument("--wait", action="store_true", default=default_wait,
                    help="follow the operation until it ends (its steps and progress)")
     p.add_argument("--timeout", type=float, default=WAIT_DEFAULT, help="seconds --wait waits")
@@ -175,21 +175,21 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("resize", help="change a running cluster's size (options the product marks resizable)")
     p.add_argument("cluster", help=CLUSTER_REF_HELP)
     p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE", help="e.g. -o size=5")
-    _waiting(p)
+    waiting_flags(p)
     p.set_defaults(func=command(cmd_resize))
     p = subparsers.add_parser("replace", help="recreate nodes (same name and addresses) and let them rejoin")
     p.add_argument("cluster", help=CLUSTER_REF_HELP)
     p.add_argument("node", nargs="+")
-    _waiting(p)
+    waiting_flags(p)
     p.set_defaults(func=command(cmd_replace))
     p = subparsers.add_parser("repair", help="bring a failed cluster back (placed, started, configured again)")
     p.add_argument("cluster", help=CLUSTER_REF_HELP)
-    _waiting(p)
+    waiting_flags(p)
     p.set_defaults(func=command(cmd_repair))
     p = subparsers.add_parser("extend", help="give a cluster more time before it expires, e.g. 4h")
     p.add_argument("cluster", help=CLUSTER_REF_HELP)
     p.add_argument("lifetime", help="from now: 8h, 90m, 1h30m, 2d, or an ISO time")
-    _waiting(p)
+    waiting_flags(p)
     p.set_defaults(func=command(cmd_extend))
 
     ops = subparsers.add_parser("ops", help="a cluster's operations")
@@ -200,7 +200,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=command(cmd_ops_list))
     p = sub.add_parser("show", help="one operation (--wait: follow it)")
     p.add_argument("id")
-    _waiting(p)
+    waiting_flags(p)
     p.set_defaults(func=command(cmd_ops_show))
     p = sub.add_parser("cancel", help="cancel a pending operation")
     p.add_argument("id")

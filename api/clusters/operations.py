@@ -24,7 +24,8 @@ from api.core.status import NodeStatus, OperationStatus
 
 # Operations a user may ask for, and the arguments each takes.
 PLAYBOOK_OPS = ("start", "stop", "restart", "status", "reconfigure")
-OPS = (*PLAYBOOK_OPS, "repair", "resize", "replace", "extend")
+# keys: the owner's SSH keys as registered now, onto every node (bdp keys push).
+OPS = (*PLAYBOOK_OPS, "repair", "resize", "replace", "extend", "keys")
 ARGUMENTS = {"resize": ("options",), "replace": ("nodes",), "extend": ("lifetime",)}
 DERIVED = ("launch", "destroy")  # jobs whose status is their cluster's
 

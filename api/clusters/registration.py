@@ -129,9 +129,17 @@ def store_nodes(cluster_id: int, checked, names: list[str], networks: dict[str, 
                         ifaces)
 
 
+def _properties(raw: dict, checked) -> dict:
+    """A service's properties as the playbook reads them; endpoints as checked (defaults filled)."""
+    props = {k: v for k, v in raw.items() if k != "nodes"}
+    if checked.endpoints:
+        props["endpoints"] = [e.model_dump() for e in checked.endpoints]
+    return props
+
+
 def store_services(cluster_id: int, doc: dict, checked) -> int:
     """Insert the rendered document's services; returns how many."""
-    services = [(cluster_id, name, s.nodes, {k: v for k, v in doc["services"][name].items() if k != "nodes"})
+    services = [(cluster_id, name, s.nodes, _properties(doc["services"][name], s))
                 for name, s in checked.services.items()]
     if services:
         _insert_chunked(Service, [Service.cluster, Service.name, Service.nodes, Service.properties], services)

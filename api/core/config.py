@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 API_PREFIX = "/bigdata/api/v1"
+# Where clusters' http endpoints are served (api/http/proxy.py); outside API_PREFIX, so a
+# proxied page never shares a cookie path with the API.
+PROXY_PREFIX = "/bigdata/proxy"
 REPO_ROOT = Path(__file__).resolve().parents[2]  # api/core/config.py -> the checkout
 
 

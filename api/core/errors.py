@@ -49,6 +49,10 @@ class Permanent(DomainError):
     """A failure retrying will not cure (an image that does not build)."""
 
 
+class Unreachable(DomainError):
+    """A node does not answer on a port the platform relays to (the proxy, a tunnel)."""
+
+
 class Temporary(DomainError):
     """A failure that may pass (the engine not answering, too many requests at once)."""
 

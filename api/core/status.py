@@ -70,6 +70,9 @@ AT_REST = {READY, STOPPED}
 REPAIR_FROM = {READY, STOPPED, FAILED}
 # A cluster in these statuses will not run its queued operations any more.
 GONE = {DESTROYING, DESTROYED}
+# Whose nodes a user may reach through the proxy and tunnels (issue 14): containers exist
+# from `scheduled`; a failed cluster's are kept for debugging; stopped ones do not run.
+REACHABLE = {SCHEDULED, CONFIGURING, CONFIGURED, READY, FAILED}
 
 
 class NodeStatus:

@@ -25,6 +25,7 @@ ROUTE_MODULES = [
     "api.http.resources.actions",  # orchestrator logs
     "api.http.resources.operations",  # operations on clusters, and /actions/* aliases
     "api.http.resources.quotas",  # /users/<name>/quota, /quotas/default
+    "api.http.resources.endpoints",  # .../<id>/endpoints: web UIs and ports (issue 14)
     "api.http.stream_auth",  # POST /session: the console's cookie for event streams
     "api.http.openapi",  # last: it describes the routes added before it
     "api.http.console",  # after openapi: the web console is not part of the API

@@ -1,4 +1,5 @@
-"""The ASGI application a server runs: event streams (api/http/streams.py) served
+"""The ASGI application a server runs: event streams (api/http/streams.py), the proxy
+of clusters' web UIs (api/http/proxy.py) and TCP tunnels (api/http/tunnel.py) served
 natively, everything else handed to the Falcon WSGI app through a2wsgi's thread pool.
 
 An idle stream holds no thread, so hundreds of followers leave the request threads to
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 from a2wsgi import WSGIMiddleware
 
-from api.http import streams
-from api.http.stream_auth import authenticator
+from api.core.errors import NotFound
+from api.http import proxy, streams, tunnel
+from api.http.raw import refuse_websocket
+from api.http.stream_auth import PROXY_COOKIE, authenticator
 
 
 class PlatformASGI:
@@ -17,12 +20,22 @@ class PlatformASGI:
         self.wsgi = WSGIMiddleware(wsgi_app, workers=threads)
         self.hub = streams.EventHub(interval=platform.settings.event_poll)
         self.streams = streams.StreamHandler(self.hub, authenticator(platform.settings))
+        self.proxy = proxy.ProxyHandler(authenticator(platform.settings, cookie=PROXY_COOKIE))
+        # Tunnels take the token headers only: `bdp` sends them, a browser never opens one.
+        self.tunnel = tunnel.TunnelHandler(authenticator(platform.settings, cookie=""))
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http" and streams.is_stream(scope):
             await self.streams(scope, receive, send)
+        elif proxy.is_proxy(scope):
+            await self.proxy(scope, receive, send)
+        elif tunnel.is_tunnel(scope):
+            await self.tunnel(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await refuse_websocket(scope, send, NotFound(
+                f"no WebSocket at {scope['path']}: tunnels are .../nodes/<node>/tunnel?port="))
         else:
             await self.wsgi(scope, receive, send)
 
@@ -34,6 +47,7 @@ class PlatformASGI:
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self.hub.stop()
+                await self.proxy.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

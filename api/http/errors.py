@@ -25,6 +25,7 @@ STATUS_OF = [
     (domain.Forbidden, 403, "Forbidden"),
     (domain.Conflict, 409, "Conflict"),
     (domain.Permanent, 422, "Unprocessable Entity"),
+    (domain.Unreachable, 502, "Bad Gateway"),
     (domain.Temporary, 503, "Service Unavailable"),
 ]
 

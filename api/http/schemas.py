@@ -224,6 +224,22 @@ class ServiceList(BaseModel):
     services: list[ServiceView]
 
 
+class EndpointView(BaseModel):
+    name: str
+    service: str
+    node: str
+    port: int
+    protocol: str  # http: open `url` (the API's proxy); tcp: run `command` (a tunnel)
+    path: str
+    url: str | None
+    command: str | None
+    reachable: bool  # whether the cluster's nodes run now (the proxy and tunnels answer)
+
+
+class EndpointList(BaseModel):
+    endpoints: list[EndpointView]
+
+
 class EventView(BaseModel):
     id: int | None = None  # also the SSE event id (Last-Event-ID)
     time: str

@@ -7,6 +7,10 @@ of a split control plane accepts it). It is HttpOnly and SameSite=Strict, scoped
 API's paths, lives at most an hour and never longer than its token, and it names the
 token, so revoking the token ends it. It never carries the token itself, and the token
 never goes in a URL (URLs end up in logs). `DELETE /session` clears it.
+
+The same value is set a second time as `bdp_proxy`, scoped to the proxy's paths
+(api/http/proxy.py), so the console's links to a cluster's web UIs open signed in; each
+cookie is accepted only on its own paths.
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ import falcon
 from spectree import Response
 
 from api.core.auth import ADMIN_NAME, token_for
-from api.core.config import API_PREFIX
+from api.core.config import API_PREFIX, PROXY_PREFIX
 from api.core.errors import Unauthenticated
 from api.core.models import State, Token, User, utcnow
 from api.http.openapi import validate
@@ -29,6 +33,8 @@ from api.http.schemas import StreamSession
 
 COOKIE = "bdp_stream"
 COOKIE_PATH = API_PREFIX  # the streams are under /clusters and /events
+PROXY_COOKIE = "bdp_proxy"
+PROXY_COOKIE_PATH = PROXY_PREFIX
 LIFETIME = dt.timedelta(hours=1)
 _KEY_NAME = "stream_cookie_key"
 _key: bytes | None = None
@@ -70,8 +76,9 @@ def verify(value: str) -> Token:
     return row
 
 
-def authenticator(settings):
-    """(request headers) -> User, for the stream handler (run in a thread)."""
+def authenticator(settings, cookie: str = COOKIE):
+    """(request headers) -> User, for a native handler (run in a thread); `cookie` is
+    the one cookie that handler accepts besides the token headers."""
     def authenticate(headers: dict) -> User:
         if settings.no_auth:
             return User.get(User.name == ADMIN_NAME)
@@ -86,8 +93,8 @@ def authenticator(settings):
             jar.load(headers.get("cookie", ""))
         except Exception:  # noqa: BLE001 - a malformed Cookie header is no credential
             jar = SimpleCookie()
-        if COOKIE in jar:
-            return verify(jar[COOKIE].value).user
+        if cookie in jar:
+            return verify(jar[cookie].value).user
         raise Unauthenticated("authentication required: send 'x-auth-token: <token>', "
                               "'Authorization: Bearer <token>', or sign in to the console")
     return authenticate
@@ -101,14 +108,16 @@ class SessionResource:
             resp.media = {"user": req.context.user.name, "expires": None}
             return
         value, expires = sign(req.context.token)
-        resp.set_cookie(COOKIE, value, expires=expires, path=COOKIE_PATH, http_only=True,
-                        same_site="Strict", secure=req.scheme == "https")
+        for name, path in ((COOKIE, COOKIE_PATH), (PROXY_COOKIE, PROXY_COOKIE_PATH)):
+            resp.set_cookie(name, value, expires=expires, path=path, http_only=True,
+                            same_site="Strict", secure=req.scheme == "https")
         resp.media = {"user": req.context.user.name, "expires": expires.isoformat()}
 
     @validate(resp=Response("HTTP_204"))
     def on_delete(self, req, resp):
         """Clear the stream cookie (sign-out)."""
         resp.unset_cookie(COOKIE, path=COOKIE_PATH)
+        resp.unset_cookie(PROXY_COOKIE, path=PROXY_COOKIE_PATH)
         resp.status = falcon.HTTP_204
 
 

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 
 from api.core.errors import DomainError, Invalid
 from api.http import headers as security
+from api.http.raw import request_headers, send_error
 
 log = logging.getLogger("bdp.streams")
 
@@ -187,11 +188,11 @@ class StreamHandler:
     async def __call__(self, scope, receive, send) -> None:
         if self.closing is None:
             self.loop, self.closing = asyncio.get_running_loop(), asyncio.Event()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = request_headers(scope)
         try:
             follower, after = await asyncio.to_thread(self._target, scope["path"], headers)
         except DomainError as exc:
-            await _error(send, exc)
+            await send_error(send, exc)
             return
         self.hub.subscribe(follower)
         try:
@@ -277,13 +278,3 @@ async def _disconnected(receive) -> None:
         msg = await receive()
         if msg["type"] == "http.disconnect":
             return
-
-
-async def _error(send, exc: DomainError) -> None:
-    from api.http.errors import from_domain
-    err = from_domain(exc)
-    body = json.dumps(err.body()).encode()
-    await send({"type": "http.response.start", "status": err.status, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        *[(k.lower().encode(), v.encode()) for k, v in {**security.HEADERS, **err.headers}.items()]]})
-    await send({"type": "http.response.body", "body": body})

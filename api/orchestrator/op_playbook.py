@@ -1,5 +1,5 @@
-"""Operations that are playbook runs (start, stop, restart, status, reconfigure), repair
-and extend, run by the executor (operations.py).
+"""Operations that are playbook runs (start, stop, restart, status, reconfigure, keys),
+repair and extend, run by the executor (operations.py).
 
 A day-2 playbook operation keeps the cluster's status while it runs and never fails the
 cluster: a failing run fails the operation (its reason and run log), and the cluster's
@@ -9,7 +9,10 @@ health says so (api/clusters/views.day2_of). Only what the run proves changes th
 """
 from __future__ import annotations
 
+import base64
+
 from api.core import status as st
+from api.core.config import REPO_ROOT
 from api.core.models import Cluster, Node, utcnow
 from api.core.status import NodeStatus, RunStatus
 
@@ -88,3 +91,20 @@ def extend(ex, job, resumed: bool) -> None:
     cluster = ex.check(job)
     until = lifetimes.extend(cluster, job.params["lifetime"], ex.settings)
     ex.succeed(job, {"expires": until.isoformat()}, f"expires {until.isoformat(timespec='seconds')}Z")
+
+
+def keys(ex, job, resumed: bool) -> None:
+    """The owner's SSH keys as registered now onto every node (playbooks/keys.yml), beside
+    the platform's own key of the cluster; the cluster keeps its status."""
+    from api.clusters.keys import authorized_keys
+    with ex.cluster_lease(job) as cluster:
+        keys = authorized_keys(ex.settings, cluster)
+        text = "".join(f"{key}\n" for key in keys)
+        result = ex.playbook(job, cluster, "keys", 20,
+                             extravars={"bdp_authorized_keys_b64": base64.b64encode(text.encode()).decode()},
+                             playbook=REPO_ROOT / "playbooks" / "keys.yml")
+    outcome = _outcome(result, job.cluster_id)
+    if result.ok:
+        ex.succeed(job, outcome, f"{len(keys) - 1} key(s) of {cluster.user.name} on every node")
+    else:
+        ex.fail(job, result.reason, outcome)

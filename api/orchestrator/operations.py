@@ -116,7 +116,8 @@ class Operations:
         from api.orchestrator import op_nodes, op_playbook
         handlers = {**{op: op_playbook.run for op in operations.PLAYBOOK_OPS},
                     "repair": op_playbook.repair, "resize": op_nodes.resize,
-                    "replace": op_nodes.replace, "extend": op_playbook.extend}
+                    "replace": op_nodes.replace, "extend": op_playbook.extend,
+                    "keys": op_playbook.keys}
         job = Job.get_by_id(job_id)
         with self._held(job):
             try:
@@ -193,10 +194,12 @@ class Operations:
             lease.release(job.cluster_id, self.owner)
 
     def playbook(self, job: Job, cluster: Cluster, tag: str, percent: int,
-                 groups: dict | None = None, extravars: dict | None = None) -> RunResult:
-        """Run the product playbook with `tag` (the caller holds the cluster's lease)."""
+                 groups: dict | None = None, extravars: dict | None = None,
+                 playbook=None) -> RunResult:
+        """Run the product playbook (or the platform's `playbook`) with `tag` (the caller
+        holds the cluster's lease)."""
         operations.progress(job.id, f"running the playbook ({tag})", percent)
-        result = self.runner.run(cluster, tag, groups, extravars)
+        result = self.runner.run(cluster, tag, groups, extravars, playbook)
         Job.update(run=result.run.id).where(Job.id == job.id).execute()
         if result.cancelled:
             self.check(job)  # destroyed, or stopping

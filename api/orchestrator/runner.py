@@ -23,6 +23,7 @@ from api.orchestrator.inventory import registry_inventory
 from api.orchestrator.results import failure_reason, is_playbook_error, task_event
 
 STATUS_SSH_TIMEOUT = 10.0
+PLATFORM_PLAYBOOK = "bdp-platform.yml"  # where a platform playbook (playbooks/) is copied in a run
 
 
 @dataclass
@@ -47,15 +48,18 @@ class PlaybookRunner:
         self.stopping = stopping
 
     def run(self, cluster: Cluster, tag: str, groups: dict[str, list[str]] | None = None,
-            extravars: dict | None = None) -> RunResult:
+            extravars: dict | None = None, playbook: Path | None = None) -> RunResult:
         """Run the product playbook with `tag`; renews the lease while it runs. `groups`
         are extra inventory groups (and all-group variables of the same name): a resize
         names the nodes it adds (`bdp_adding`) or drains (`bdp_removing`); `extravars`
-        are ansible extra variables (`bdp_check_hosts`, see op_nodes.py)."""
+        are ansible extra variables (`bdp_check_hosts`, see op_nodes.py). `playbook`: one
+        of the platform's own (playbooks/) instead, on the same inventory."""
         run = Run.create(cluster=cluster, action=tag)
         private = self.settings.runs_dir / str(cluster.id) / str(run.id)
         try:
             nodes, inventory_path, addresses = self._prepare(cluster, private, groups or {})
+            if playbook is not None:
+                shutil.copyfile(playbook, private / "project" / PLATFORM_PLAYBOOK)
         except Exception as exc:  # a broken bundle or registry row: say so on the run
             reason = f"{tag}: cannot prepare the run: {exc}"
             Run.update(status=RunStatus.FAILED, finished=utcnow(), summary=reason).where(Run.id == run.id).execute()
@@ -71,7 +75,8 @@ class PlaybookRunner:
             return True
 
         thread, runner = self._start(private, inventory_path, tag, nodes, on_event,
-                                     lambda: cancel.is_set() or self.stopping.is_set(), extravars or {})
+                                     lambda: cancel.is_set() or self.stopping.is_set(), extravars or {},
+                                     PLATFORM_PLAYBOOK if playbook is not None else "playbook.yml")
         # The run goes on in its thread while this one keeps the lease alive; losing the
         # lease (cluster destroyed, or taken over) cancels the run.
         renew_every = max(1.0, self.settings.lease_seconds / 3)
@@ -112,12 +117,12 @@ class PlaybookRunner:
                 shutil.rmtree(other, ignore_errors=True)
 
     def _start(self, private: Path, inventory: Path, tag: str, nodes: int, on_event, cancelled,
-               extravars: dict):
+               extravars: dict, playbook: str):
         """ansible-runner on its own thread; returns (thread, runner)."""
         from ansible_runner.interface import init_runner  # heavy: loaded where playbooks run
         envvars = self._envvars(private)
         runner = init_runner(
-            private_data_dir=str(private), playbook="playbook.yml", inventory=str(inventory),
+            private_data_dir=str(private), playbook=playbook, inventory=str(inventory),
             tags=tag, ident="artifacts", quiet=True, forks=max(5, min(nodes, 50)),
             envvars=envvars, extravars={**extravars, "bdp_ssh_timeout": self._ssh_timeout(tag)},
             event_handler=on_event, suppress_env_files=True, cancel_callback=cancelled,

@@ -16,10 +16,11 @@ from support.common import ADMIN_TOKEN, REPO, free_port, wait_for
 class ServerProcess:
     """A real `bdp server` in a subprocess, which tests may kill -9 and restart."""
 
-    def __init__(self, data_dir: Path, extra_args=(), env=None):
+    def __init__(self, data_dir: Path, extra_args=(), env=None, host: str = "127.0.0.1"):
         self.data_dir = data_dir
+        self.host = host  # another local address: a test namespace's way in (support/laptop.py)
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.extra_args = list(extra_args)
         self.env = {**os.environ, "BDP_ADMIN_TOKEN": ADMIN_TOKEN, "BDP_DATA_DIR": str(data_dir),
                     **(env or {})}
@@ -31,7 +32,7 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "server", "--host", "127.0.0.1",
+            [sys.executable, "-m", "api.cli", "server", "--host", self.host,
              "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra_args],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)

@@ -86,6 +86,7 @@ export async function render(main, ctx, [user, product, version, id], gen) {
   const head = h("div", {});
   const nodesBox = h("div", {});
   const servicesBox = h("div", {});
+  const endpointsBox = h("div", { id: "endpoints" });
   const eventsBox = h("div", {});
   const logsBox = h("div", {});
   const notice = h("div", {});
@@ -191,11 +192,13 @@ export async function render(main, ctx, [user, product, version, id], gen) {
       if (!ctx.current(gen)) return;
       clear(historyBox, ops.historyTable(history, cancel));
       if (form !== null) clear(resizeBox, c.status === "ready" || c.status === "stopped" ? form : null);
-      const [services, runs] = await Promise.all([
+      const [services, runs, endpoints] = await Promise.all([
         api.get(`${path}/services`).then((d) => list(d, "services")),
         api.get(`${path}/logs`).then((d) => list(d, "runs")).catch(() => []),
+        api.get(`${path}/endpoints`).then((d) => list(d, "endpoints")).catch(() => []),
       ]);
       if (!ctx.current(gen)) return;
+      clear(endpointsBox, endpointsTable(endpoints));
       clear(servicesBox, table(["Service", "Nodes", "Properties"], services.map((s) => [
         h("span", { class: "mono" }, s.name), (s.nodes || []).join(", "),
         h("span", { class: "mono small" }, Object.keys(s.properties || {}).length ? JSON.stringify(s.properties) : "")]),
@@ -212,6 +215,7 @@ export async function render(main, ctx, [user, product, version, id], gen) {
     h("nav", { class: "crumbs" }, h("a", { href: "#/clusters" }, "Clusters"), " / ", dn),
     notice, head, actionResult, opResult,
     h("section", { class: "card" }, h("h2", {}, "Nodes"), nodesBox),
+    h("section", { class: "card" }, h("h2", {}, "Web UIs and ports"), endpointsBox),
     h("div", { class: "two-col even" },
       h("section", { class: "card", id: "resize" }, h("h2", {}, "Resize"), resizeBox),
       h("section", { class: "card", id: "operations" }, h("h2", {}, "Operations"), historyBox)),
@@ -223,6 +227,18 @@ export async function render(main, ctx, [user, product, version, id], gen) {
   // history and logs are read again too); progress within a step is read every few seconds.
   ctx.follow(`${path}/events`, () => refresh(true));
   ctx.every(5000, () => refresh());
+}
+
+// A cluster's endpoints: web UIs open through the API's proxy in a new tab (signed in by
+// the console's proxy cookie; `noopener`, so the page gets nothing of this tab, the token
+// in its sessionStorage included); tcp ports with the command that forwards them.
+function endpointsTable(endpoints) {
+  return table(["Endpoint", "Node", "Port", "Open"], endpoints.map((e) => [
+    h("span", { class: "mono" }, e.name), e.node, `${e.port}/${e.protocol}`,
+    e.url ? (e.reachable ? h("a", { href: e.url, target: "_blank", rel: "noopener noreferrer", class: "endpoint-link",
+                             "data-endpoint": e.name }, "Open ↗") : h("span", { class: "muted" }, "not running"))
+      : h("code", { class: "small" }, e.command)]),
+  { empty: "This product declares no web UIs or ports." });
 }
 
 function firstNode(c) {
