@@ -65,6 +65,17 @@ def sign_in(page, url: str, token: str) -> None:
     expect(page.locator("#who-name")).to_be_visible()
 
 
+def open_endpoint(page, url: str, token: str, cluster: str, endpoint: str):
+    """Sign in, open the cluster's page, click its endpoint's link: the page that opens."""
+    sign_in(page, url, token)
+    page.goto(f"{url}/#/clusters/{cluster}")
+    link = page.locator(f"#endpoints a[data-endpoint={endpoint}]")
+    expect(link).to_be_visible(timeout=30_000)
+    with page.context.expect_page() as opened:
+        link.click()
+    return opened.value
+
+
 def test_console_is_served_without_token_but_api_is_not(server):
     page = httpx.get(server.url + "/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")

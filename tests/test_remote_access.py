@@ -87,11 +87,19 @@ def test_proxy_and_tunnels_reach_only_the_declared_ports_of_ones_own_cluster(ser
     assert seen["headers"]["host"] == f"{laptop.host_address}:{server.port}"
     assert seen["headers"]["x-forwarded-prefix"] == f"{PROXY}/web"
     bearer = {"authorization": f"Bearer {alice}"}
+    # An endpoint that keeps the prefix (Jupyter's base_url) gets the whole path.
+    r = httpx.get(server.url + PROXY + "/whole/api/x?y=1", headers=bearer)
+    assert r.json()["path"] == f"{PROXY}/whole/api/x?y=1"
     body = os.urandom(1 << 20)
     assert web.post("/echo", content=body, headers=bearer).content == body
     # Redirects come back under the proxy's path; the endpoint's root gets its slash.
     assert web.get("/redirect", headers=bearer).headers["location"] == f"{PROXY}/web/there"
     assert web.get("/rooted", headers=bearer).headers["location"] == f"{PROXY}/web/there"
+    # Cookies a node sets reach the caller alone, scoped to the endpoint's path: the proxy
+    # keeps none for the next request (Jupyter's _xsrf would go to every later caller).
+    r = httpx.get(server.url + PROXY + "/web/cookie", headers=bearer)
+    assert r.headers.get_list("set-cookie") == [f"session=s3cret; Path={PROXY}/web/", f"_xsrf=x1; Path={PROXY}/web/"]
+    assert "cookie" not in httpx.get(server.url + PROXY + "/web/", headers=bearer).json()["headers"]
     r = httpx.get(server.url + PROXY + "/web", headers=bearer)
     assert r.status_code == 307 and r.headers["location"] == f"{PROXY}/web/"
 
@@ -211,7 +219,7 @@ def test_the_tunnel_cli_parses_ports_and_listens_only_on_loopback():
 
 def test_the_console_links_a_web_ui_that_opens_signed_in_through_the_proxy(server_factory):
     from playwright.sync_api import expect, sync_playwright
-    from test_console import CHROMIUM, CHROMIUM_ARGS, sign_in
+    from test_console import CHROMIUM, CHROMIUM_ARGS, open_endpoint
     server = server_factory(env={**FAST, "BDP_PRODUCTS_DIR": str(BUNDLES)}).start()
     alice = user(server, "alice")
     http = server.http(alice)
@@ -221,14 +229,8 @@ def test_the_console_links_a_web_ui_that_opens_signed_in_through_the_proxy(serve
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
-            sign_in(page, server.url, alice)
-            page.goto(f"{server.url}/#/clusters/{CLUSTER}")
-            link = page.locator("#endpoints a[data-endpoint=web]")
-            expect(link).to_be_visible(timeout=30_000)
+            ui = open_endpoint(page, server.url, alice, CLUSTER, "web")
             expect(page.locator("#endpoints")).to_contain_text(f"bdp port-forward {CLUSTER} node1 9000:9000")
-            with page.context.expect_page() as opened:
-                link.click()
-            ui = opened.value
             ui.wait_for_load_state()
             assert ui.url == f"{server.url}{PROXY}/web/"
             seen = json.loads(ui.locator("body").inner_text())

@@ -50,6 +50,9 @@ class TemplateEndpoint(Strict):
     port: int = Field(ge=1, le=65535)
     protocol: Literal["http", "tcp"] = "http"
     path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9_.~/-]{0,255}$")] = "/"
+    # The proxy takes its own path off before a request reaches the node; a UI that serves
+    # itself under that path (Jupyter's base_url) keeps it: false.
+    strip_prefix: bool = True
 
 
 class TemplateService(BaseModel):

@@ -9,8 +9,10 @@ path below the endpoint, the query, the body and the headers, less the caller's
 credentials (the token headers and the platform's cookies) and hop-by-hop headers; the
 browser's Host stays, as a reverse proxy's does (Jupyter compares it with Origin). Only
 ports a template declared as http endpoints are reachable (api/clusters/endpoints.py).
-WebSockets pass through (Jupyter's kernels). A redirect to the node's own address comes
-back under the proxy's path. Bodies stream both ways: nothing is buffered whole.
+WebSockets pass through (Jupyter's kernels; api/http/proxy_ws.py). A redirect to the
+node's own address comes back under the proxy's path, and so do the node's cookies (the
+proxy keeps none of them). An endpoint with `strip_prefix: false` gets the whole path.
+Bodies stream both ways: nothing is buffered whole.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
 
@@ -83,6 +86,23 @@ def rewrite_location(location: str, target: Target) -> str:
     return location
 
 
+def rewrite_cookie(header: str, target: Target) -> str:
+    """A Set-Cookie the node sends, scoped to the endpoint's proxy path: a node's `Path=/`
+    would otherwise send its cookie with every request to the API, other endpoints' too.
+    A Domain (the node's address) means nothing to the browser: it goes."""
+    parts = [part.strip() for part in header.split(";")]
+    out = [parts[0]]
+    for attr in parts[1:]:
+        name, _, value = attr.partition("=")
+        if name.strip().lower() == "domain":
+            continue
+        if name.strip().lower() == "path" and value.startswith("/") and value != target.base \
+                and not value.startswith(target.base + "/"):
+            attr = f"Path={target.base}{value}"
+        out.append(attr)
+    return "; ".join(out)
+
+
 class ProxyHandler:
     def __init__(self, authenticate):
         self.authenticate = authenticate
@@ -126,12 +146,19 @@ class ProxyHandler:
         cluster = find_cluster(caller, user, product, version, seq)
         endpoint, address = http_target(cluster, name)
         base = proxy_base(user, product, version, cluster.seq) + "/" + name
+        if rest is not None and not endpoint.get("strip_prefix", True):
+            rest = base + rest  # the node serves itself under the proxy's path
         return Target(base, f"{address}:{endpoint['port']}"), rest
 
     async def _http(self, scope, receive, send, target: Target, rest: str) -> None:
         if self.client is None:
+            # A jar that keeps nothing: the client is shared by every caller, so a cookie a
+            # node sets must reach only the browser that asked (Jupyter's _xsrf and user
+            # cookies would otherwise go to everyone's later requests, and the browser,
+            # never sent one, could not post).
             self.client = httpx.AsyncClient(timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
-                                            follow_redirects=False, trust_env=False)
+                                            follow_redirects=False, trust_env=False,
+                                            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])))
             # Only the caller's headers: httpx's own Accept-Encoding would get a gzipped
             # answer for a client that never asked for one.
             self.client.headers.clear()
@@ -158,6 +185,8 @@ class ProxyHandler:
                     continue
                 if name == "location":
                     value = rewrite_location(value, target)
+                elif name == "set-cookie":
+                    value = rewrite_cookie(value, target)
                 out.append((name.encode("latin-1"), value.encode("latin-1")))
             await send({"type": "http.response.start", "status": upstream.status_code, "headers": out})
             async for chunk in upstream.aiter_raw():

@@ -23,10 +23,12 @@ async def relay(scope, receive, send, target, rest: str) -> None:
     first = await receive()
     if first["type"] != "websocket.connect":
         return
-    headers = forwarded_headers(request_headers(scope), drop=WS_OWN)
+    received = request_headers(scope)
+    headers = forwarded_headers(received, drop=WS_OWN | {"origin"})
     try:
         upstream = await connect(url, additional_headers=headers, subprotocols=scope.get("subprotocols") or None,
-                                 open_timeout=CONNECT_TIMEOUT, max_size=None, compression=None, proxy=None)
+                                 origin=node_origin(received, target), open_timeout=CONNECT_TIMEOUT,
+                                 max_size=None, compression=None, proxy=None)
     except (OSError, asyncio.TimeoutError, WebSocketException) as exc:
         log.info("proxy websocket %s -> %s: %s", scope["path"], target.upstream, exc)
         await refuse_websocket(scope, send, Unreachable(
@@ -54,6 +56,17 @@ async def relay(scope, receive, send, target, rest: str) -> None:
         await send({"type": "websocket.close", "code": upstream.close_code or 1000})
     except Exception:  # noqa: BLE001 - the browser has gone already
         pass
+
+
+def node_origin(received: dict, target) -> str | None:
+    """The Origin the node sees. The client library writes the node's own Host, so a page
+    of the API's own origin (the proxied UI itself) is said to come from the node's, which
+    a UI that compares Origin with Host (Jupyter) accepts; any other origin passes as it
+    is, so such a UI still refuses a page of another site."""
+    origin, host = received.get("origin"), received.get("host", "")
+    if origin in (f"http://{host}", f"https://{host}"):
+        return f"http://{target.upstream}"
+    return origin
 
 
 async def pump(*directions) -> None:

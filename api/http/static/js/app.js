@@ -72,7 +72,9 @@ function showSignin(message) {
   generation++;
   me = null;
   document.getElementById("topbar").hidden = true;
-  signin.render(main, { ...ctx, message, onSignedIn: async () => { await loadMe(); ctx.go("#/catalog"); } });
+  // Signed in: where the user was going (a deep link, or a page opened meanwhile), else the catalog.
+  signin.render(main, { ...ctx, message,
+    onSignedIn: async () => { await loadMe(); route(); } });
 }
 
 async function route() {

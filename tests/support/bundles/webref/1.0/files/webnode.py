@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The webref test bundle's server (standard library only): HTTP on 8000 answers what it
 received as JSON, redirects on /redirect (to its own address) and /rooted (an absolute
-path), echoes POST bodies and WebSocket messages (/ws); TCP on 9000 echoes bytes."""
+path), sets two cookies on /cookie, echoes POST bodies and WebSocket messages (/ws); TCP
+on 9000 echoes bytes."""
 import base64
 import hashlib
 import json
@@ -33,6 +34,9 @@ class Web(BaseHTTPRequestHandler):
             return self.answer(302, b"", headers=[("Location", f"http://{ADDRESS}:8000/there")])
         if self.path.startswith("/rooted"):
             return self.answer(302, b"", headers=[("Location", "/there")])
+        if self.path.startswith("/cookie"):
+            return self.answer(200, b"{}", headers=[("Set-Cookie", "session=s3cret; Path=/"),
+                                                    ("Set-Cookie", "_xsrf=x1; Path=/")])
         seen = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}
         self.answer(200, json.dumps(seen).encode())
 
