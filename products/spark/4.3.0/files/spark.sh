@@ -28,7 +28,11 @@ case "$action" in
 start)
     # spark-daemon.sh refuses a second copy with an error: ask first.
     "$daemon" status "$1" "$2" >/dev/null 2>&1 && exit 0
-    "$daemon" start "$@" >/dev/null && echo started
+    # A JVM that dies at once is seen in 0.3 s (its log's tail is the reason); one that
+    # dies later, by the ALIVE wait.
+    out=$(SPARK_DAEMON_LAUNCH_CHECK=0.3 "$daemon" start "$@" 2>&1) || { echo "$out" >&2; exit 1; }
+    case "$out" in *"failed to launch"*) echo "$out" >&2; exit 1 ;; esac
+    echo started
     ;;
 stop)
     "$daemon" status "$1" "$2" >/dev/null 2>&1 || exit 0
