@@ -57,15 +57,18 @@ def test_postgresql_replicates_detects_a_dead_server_and_is_destroyed(server_fac
                         user="postgres")
         assert code != 0 and "read-only" in out
 
-    # A client on the admin network connects with a password (set by the user over ssh).
+    # A client on another node connects with a password (set by the user over ssh), by
+    # the primary's name within the cluster's dnsname, and by its address.
     sql(docker_client, server, dn, "pg-primary", "ALTER ROLE postgres PASSWORD 'secret-for-test'")
     nodes = http.get(path + "/nodes").json()["nodes"]
     primary = next(n for n in nodes if n["name"] == "pg-primary")
     address = next(i for i in primary["networks"] if i["device"] == "eth0")["address"]
-    code, out = run(docker_client, server, dn, REPLICAS[0],
-                    ["env", "PGPASSWORD=secret-for-test", PSQL, "-X", "-qAt", "-h", address, "-U", "postgres",
-                     "-d", "bdp", "-c", "SELECT count(*) FROM proof"])
-    assert code == 0 and out.strip() == "1", out
+    dnsname = http.get(path).json()["dnsname"]
+    for host in (f"pg-primary.{dnsname}", address):
+        code, out = run(docker_client, server, dn, REPLICAS[0],
+                        ["env", "PGPASSWORD=secret-for-test", PSQL, "-X", "-qAt", "-h", host, "-U", "postgres",
+                         "-d", "bdp", "-c", "SELECT count(*) FROM proof"])
+        assert code == 0 and out.strip() == "1", f"{host}: {out}"
 
     # One replica's server dies: status fails and names it; start brings it back.
     code, out = run(docker_client, server, dn, REPLICAS[-1],
