@@ -55,7 +55,10 @@ synced)
         [ "$state" = Synced ] && exit 0
         if ! running "$2"; then
             echo "mariadbd exited on $(hostname) before it was Synced (its log: /var/log/mysql/error.log)" >&2
-            tail -n 15 /var/log/mysql/error.log  # the run's output keeps it
+            # The run's output keeps them: the errors and state-transfer lines, then the end.
+            grep -E '\[ERROR\]|SST|IST|[Ss]tate transfer' /var/log/mysql/error.log | tail -n 20
+            echo ...
+            tail -n 15 /var/log/mysql/error.log
             exit 1
         fi
         tries=$((tries - 1))
