@@ -6,12 +6,15 @@ destroyed with nothing left."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 import pytest
 
+from support.common import ADMIN_TOKEN
 from support.products import FAST, action, destroy_and_check, launch_until_ready, refused, run
 
 BUNDLE = Path(__file__).resolve().parent.parent / "products" / "dask" / "2024.12.1"
@@ -45,11 +48,11 @@ def test_dask_options_are_checked_naming_the_option(client):
 
 
 
-def identity(host):
+def identity(dashboard):
     """The scheduler's identity from its dashboard. Dask's handler answers 500 for about one
     heartbeat after a computation (task digests with tuple keys): ask again, within 5 s."""
     for _ in range(10):
-        reply = httpx.get(f"http://{host}:8787/json/identity.json", timeout=30)
+        reply = httpx.get(f"{dashboard}/json/identity.json", timeout=30)
         if reply.status_code != 500:
             break
         time.sleep(0.5)
@@ -71,6 +74,10 @@ def test_dask_spreads_a_computation_over_every_worker_serves_its_dashboard_and_i
     scheduler = services["scheduler"]
     properties = scheduler.get("properties", scheduler)
     assert (properties["dashboard_port"], properties["dashboard_path"]) == (8787, "/status"), scheduler
+    # The dashboard serves itself under the proxy's path of its endpoint.
+    proxied = f"/bigdata/proxy/admin/dask/2024.12.1/{view['id']}/dask-dashboard"
+    assert properties["dashboard_prefix"] == proxied, scheduler
+    dashboard = f"http://{address['dask-scheduler']}:8787{proxied}"
 
     # A computation spread over every worker: the sum is right and each worker ran tasks.
     code, out = run(docker_client, server, dn, "dask-scheduler",
@@ -86,9 +93,20 @@ def test_dask_spreads_a_computation_over_every_worker_serves_its_dashboard_and_i
     assert result["result"] == "successful" and result["status"] == "ready", result
 
     # The dashboard answers HTTP on the scheduler node (as a user on the platform host sees it).
-    page = httpx.get(f"http://{address['dask-scheduler']}:8787/status", timeout=30)
+    page = httpx.get(f"{dashboard}/status", timeout=30)
     assert page.status_code == 200 and "Dask" in page.text, page.status_code
-    info = identity(address["dask-scheduler"])
+    # And through the proxy, the endpoint's URL, with the page's own (absolute) links: the
+    # scripts Bokeh's page loads answer too.
+    endpoint = next(e for e in http.get(path + "/endpoints").json()["endpoints"] if e["name"] == "dask-dashboard")
+    assert endpoint["url"] == f"{proxied}/status", endpoint
+    token = {"x-auth-token": ADMIN_TOKEN}
+    page = httpx.get(server.url + endpoint["url"], headers=token, timeout=30)
+    assert page.status_code == 200 and "Dask" in page.text, page.status_code
+    scripts = re.findall(r'<script[^>]+src="([^"]+)"', page.text)
+    assert scripts and all(src.startswith(proxied + "/") for src in scripts if src.startswith("/")), scripts
+    for src in scripts[:3]:
+        assert httpx.get(urljoin(str(page.url), src), headers=token, timeout=30).status_code == 200, src
+    info = identity(dashboard)
     assert sorted(w["name"] for w in info["workers"].values()) == WORKERS, info
 
     # A worker dies: status fails and names it; start brings it back.
@@ -99,7 +117,7 @@ def test_dask_spreads_a_computation_over_every_worker_serves_its_dashboard_and_i
     assert "dask-worker2" in result["reason"], result["reason"]
     result = action(http, path, "start")
     assert result["result"] == "successful" and result["status"] == "ready", result
-    info = identity(address["dask-scheduler"])
+    info = identity(dashboard)
     assert sorted(w["name"] for w in info["workers"].values()) == WORKERS, info
 
     destroy_and_check(http, docker_client, server, path, dn)

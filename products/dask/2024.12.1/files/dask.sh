@@ -3,15 +3,16 @@
 # Ansible on the node: one quick round trip). They read the dashboard's JSON (the
 # scheduler's identity), which lists the workers by name.
 #
-#   dask.sh workers HOST DASHBOARD_PORT NAMES SECONDS   waits until every worker of
-#                                                      NAMES (comma-separated) is registered
-#   dask.sh check   HOST DASHBOARD_PORT PATH            {"workers": [names], "dashboard": <HTTP status of PATH>}
+#   dask.sh workers HOST DASHBOARD_PORT NAMES SECONDS [PREFIX]   waits until every worker
+#                                                      of NAMES (comma-separated) is registered
+#   dask.sh check   HOST DASHBOARD_PORT PATH [PREFIX]   {"workers": [names], "dashboard": <HTTP status of PATH>}
+# PREFIX: the dashboard's --dashboard-prefix (its pages and JSON are under it).
 set -u
 probe() {  # prints the JSON of `check`; never fails
     python3 - "$@" <<'PY'
 import json, sys, time, urllib.error, urllib.request
-host, port, path = sys.argv[1], sys.argv[2], sys.argv[3]
-base = f"http://{host}:{port}"
+host, port, path, prefix = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+base = f"http://{host}:{port}{prefix}"
 # Dask's own identity handler answers 500 for about one heartbeat after a computation
 # (the workers' task digests have tuple keys, which it cannot encode): ask again, briefly.
 workers = []
@@ -37,9 +38,9 @@ PY
 }
 case "$1" in
 workers)
-    host=$2 port=$3 names=$4 tries=$(($5 * 2))
+    host=$2 port=$3 names=$4 tries=$(($5 * 2)) prefix=${6:-}
     while [ "$tries" -gt 0 ]; do
-        seen=$(probe "$host" "$port" /json/counts.json)
+        seen=$(probe "$host" "$port" /json/counts.json "$prefix")
         missing=""
         for n in $(echo "$names" | tr ',' ' '); do
             case "$seen" in *"\"$n\""*) ;; *) missing="$missing $n" ;; esac
@@ -52,7 +53,7 @@ workers)
     exit 1
     ;;
 check)
-    probe "$2" "$3" "$4"
+    probe "$2" "$3" "$4" "${5:-}"
     ;;
 *)
     echo "usage: dask.sh workers|check ..." >&2
