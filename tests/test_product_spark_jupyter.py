@@ -33,6 +33,11 @@ def test_a_notebook_opened_from_the_cluster_page_counts_on_the_workers(server_fa
     wait_status(http, path, {"ready"}, timeout=400)
     endpoints = {e["name"]: e for e in http.get(path + "/endpoints").json()["endpoints"]}
     assert endpoints["jupyter"]["url"] == "/bigdata/proxy/alice/spark/4.3.0/1/jupyter/lab"
+    # JupyterLab has no token of its own: the proxy is its door, and it opens to alice only.
+    bob = new_user(server, "bob")
+    lab_url = server.url + endpoints["jupyter"]["url"]
+    assert httpx.get(lab_url, headers={"x-auth-token": bob}, timeout=30).status_code == 403
+    assert httpx.get(lab_url, timeout=30).status_code == 401
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
