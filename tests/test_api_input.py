@@ -71,6 +71,18 @@ def test_bodies_are_bounded_and_nesting_too(demo):
     assert Cluster.select().count() == 1
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(demo, constant):
+    """Python's reader takes them, no JSON reader does: stored as an option they came back
+    as text a client could not parse. Refused, naming them, and nothing launched."""
+    r = demo.simulate_post(f"{P}/products/demo/1.0", body=f'{{"size": 1, "advanced": {{"heap": {constant}}}}}',
+                           headers=JSON)
+    assert r.status_code == 400, r.text
+    assert error(r)["message"] == f"the request body is not valid JSON: {constant} is not a JSON value"
+    from api.core.models import Cluster
+    assert Cluster.select().count() == 0
+
+
 @pytest.mark.parametrize("path", ["/queue/\u00b9", "/queue/\u0661", "/clusters/admin/demo/1.0/\u0661",
                                   "/clusters/admin/demo/1.0/1.0", "/clusters/admin/demo/1.0/99999999999999999999",
                                   "/users/admin/tokens/\u00b2"])

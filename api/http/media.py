@@ -78,6 +78,12 @@ def dumps(value) -> bytes:
     return out if out.isascii() else _ascii_dumps(value).encode()
 
 
+def _no_constant(name: str):
+    """NaN and Infinity are Python's, not JSON's: refused (stored, they would come back as
+    text no JSON reader takes)."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 class BoundedJSON(media.JSONHandler):
     def __init__(self):
         super().__init__(dumps=dumps, loads=json.loads)
@@ -98,7 +104,7 @@ class BoundedJSON(media.JSONHandler):
         if _depth(text) > MAX_DEPTH:
             raise Invalid(f"the body nests arrays and objects deeper than {MAX_DEPTH} levels", field="body")
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_constant=_no_constant)
         except ValueError as e:
             raise falcon.MediaMalformedError("JSON") from e
         check_text(value)
