@@ -32,11 +32,13 @@ ROUTE_MODULES = [
 ]
 
 
-def create_app(platform) -> falcon.App:
+def create_app(platform, router=None) -> falcon.App:
+    """The app; `router` (a falcon CompiledRouter), when given, is the one it routes with,
+    so the ASGI layer can look routes up too (api/http/inline.py)."""
     generated = auth.bootstrap_admin(platform.settings)
     if generated:
         log.warning("generated the admin token; it is in %s", platform.settings.data_dir / "admin.token")
-    app = falcon.App(middleware=[headers.SecurityHeaders(), middleware.AuthMiddleware(platform.settings)])
+    app = falcon.App(router=router, middleware=[headers.SecurityHeaders(), middleware.AuthMiddleware(platform.settings)])
     app.req_options.strip_url_path_trailing_slash = True
     # Only JSON is parsed as media; template and playbook bodies are read raw.
     app.req_options.default_media_type = falcon.MEDIA_JSON

@@ -1,6 +1,7 @@
 """The ASGI application a server runs: event streams (api/http/streams.py), the proxy
 of clusters' web UIs (api/http/proxy.py) and TCP tunnels (api/http/tunnel.py) served
-natively, everything else handed to the Falcon WSGI app through a2wsgi's thread pool.
+natively, short reads run by the Falcon WSGI app on the loop (api/http/inline.py), and
+everything else handed to the Falcon WSGI app through a2wsgi's thread pool.
 
 An idle stream holds no thread, so hundreds of followers leave the request threads to
 everyone else; the one event poller starts and stops with the server (ASGI lifespan).
@@ -10,13 +11,16 @@ from __future__ import annotations
 from a2wsgi import WSGIMiddleware
 
 from api.core.errors import NotFound
-from api.http import proxy, streams, tunnel
+from api.http import inline, proxy, streams, tunnel
 from api.http.raw import refuse_websocket
 from api.http.stream_auth import PROXY_COOKIE, authenticator
 
 
 class PlatformASGI:
-    def __init__(self, platform, wsgi_app, threads: int = 8):
+    def __init__(self, platform, wsgi_app, router, threads: int = 8):
+        """`router`: the Falcon app's, which tells the short reads (api/http/inline.py)."""
+        self.app = wsgi_app
+        self.inline = inline.InlineReads(router)
         self.wsgi = WSGIMiddleware(wsgi_app, workers=threads)
         self.hub = streams.EventHub(interval=platform.settings.event_poll)
         self.streams = streams.StreamHandler(self.hub, authenticator(platform.settings))
@@ -36,6 +40,8 @@ class PlatformASGI:
         elif scope["type"] == "websocket":
             await refuse_websocket(scope, send, NotFound(
                 f"no WebSocket at {scope['path']}: tunnels are .../nodes/<node>/tunnel?port="))
+        elif self.inline.wants(scope):
+            await inline.serve(self.app, scope, send)
         else:
             await self.wsgi(scope, receive, send)
 
@@ -53,5 +59,8 @@ class PlatformASGI:
 
 
 def create_asgi(platform, threads: int = 8) -> PlatformASGI:
+    from falcon.routing import CompiledRouter
+
     from api.http.app import create_app
-    return PlatformASGI(platform, create_app(platform), threads)
+    router = CompiledRouter()
+    return PlatformASGI(platform, create_app(platform, router), router, threads)

@@ -12,6 +12,7 @@ from api.http.schemas import Health
 
 class HealthResource:
     public = True  # served without a token
+    inline = True  # a short read: served on the event loop (api/http/inline.py)
 
     @validate(resp=Response(HTTP_200=Health))
     def on_get(self, req, resp):

@@ -13,6 +13,8 @@ from api.http.schemas import JobView
 
 
 class JobResource:
+    inline = True  # a short read: served on the event loop (api/http/inline.py)
+
     @validate(resp=Response(HTTP_200=JobView))
     def on_get(self, req, resp, job_id):
         """A launch, destroy or operation: its status, progress, step, reason, result and run."""

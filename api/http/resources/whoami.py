@@ -12,6 +12,8 @@ from api.http.schemas import UserView
 
 
 class MeResource:
+    inline = True  # a short read: served on the event loop (api/http/inline.py)
+
     @validate(resp=Response(HTTP_200=UserView))
     def on_get(self, req, resp):
         """The authenticated user: name, role and SSH keys."""
