@@ -1,8 +1,10 @@
 """Views: the API's shape of a cluster, its job, nodes (host, disks, interfaces) and services."""
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
+import orjson
 from peewee import JOIN
 
 from api.core import status
@@ -56,16 +58,43 @@ def cluster_view(c: Cluster, nodes: list[str] | None = None, services: list[str]
     return out
 
 
-def cluster_row_view(row: tuple, day2: dict) -> dict:
-    """cluster_view of a row of queries.LIST_FIELDS, with its `day2_by_status` entry."""
+def _iso(value) -> str:
+    """A time as the driver returns it, in isoformat: text on SQLite (what peewee wrote,
+    `str(datetime)`), a datetime on PostgreSQL; "" for none."""
+    if value is None:
+        return ""
+    return value.replace(" ", "T", 1) if isinstance(value, str) else value.isoformat()
+
+
+def _json(text: str | None):
+    """A JSONField's text read as peewee's JSONField does, with orjson (several times
+    faster) unless the text has what only Python's reader takes (NaN)."""
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+def cluster_row_view(row: tuple, day2: dict, nodes: list[str] | None = None,
+                     services: list[str] | None = None) -> dict:
+    """cluster_view of a driver's row of queries.LIST_FIELDS (a page's, or a cluster's
+    GET with its node and service names), with its `day2_by_status` entry."""
     (cid, seq, user, product, version, status_, reason, progress, step, dnsname, options,
      created, updated, since, expires, auto_replace) = row
     dn = f"clusters/{user}/{product}/{version}/{seq}"
-    return {"id": seq, "uri": f"{API_PREFIX}/{dn}", "dn": dn, "user": user, "product": product,
-            "version": version, "status": status_, "reason": reason, "progress": progress,
-            "step": step, "dnsname": dnsname, "options": options, "created": _ts(created),
-            "updated": _ts(updated), "status_since": _ts(since), "expires": _ts(expires) or None,
-            "auto_replace": auto_replace, **day2[cid]}
+    out = {"id": seq, "uri": f"{API_PREFIX}/{dn}", "dn": dn, "user": user, "product": product,
+           "version": version, "status": status_, "reason": reason, "progress": progress,
+           "step": step, "dnsname": dnsname, "options": _json(options),
+           "created": _iso(created), "updated": _iso(updated), "status_since": _iso(since),
+           "expires": _iso(expires) or None,
+           "auto_replace": None if auto_replace is None else bool(auto_replace), **day2[cid]}
+    if nodes is not None:
+        out["nodes"] = nodes
+    if services is not None:
+        out["services"] = services
+    return out
 
 
 def _ever_ready(cluster_id: int) -> bool:
@@ -214,9 +243,9 @@ def day2_by_status(statuses: dict[int, str]) -> dict[int, dict]:
     return {cid: _day2_of(cluster_status, state[cid]) for cid, cluster_status in statuses.items()}
 
 
-def day2_of_members(cluster: Cluster, members) -> dict[int, dict]:
+def day2_of_members(cluster_id: int, cluster_status: str, members) -> dict[int, dict]:
     """`day2_of([cluster])` from what queries.members read with the cluster's names."""
-    return {cluster.id: _day2_of(cluster.status, members)}
+    return {cluster_id: _day2_of(cluster_status, members)}
 
 
 def _day2_of(cluster_status: str, members) -> dict:

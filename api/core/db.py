@@ -20,7 +20,10 @@ def open_database(url: str):
     else:
         if url.startswith("postgres://"):
             url = "postgresql://" + url[len("postgres://"):]
-        database = connect(url)
+        # Prepared statements (api/core/compiled.py) keep one plan, made once: without
+        # this PostgreSQL plans afresh on each of their first runs, and on every run of
+        # those whose generic plan it guesses dearer (a page's members, issue 13).
+        database = connect(url, options="-c plan_cache_mode=force_generic_plan")
     db.initialize(database)
     database.connect(reuse_if_open=True)
     migrations.migrate(database)

@@ -137,10 +137,15 @@ def _quotas_and_lifetimes(database) -> None:
     _add_columns(database, Cluster, Cluster.expires, Cluster.auto_replace)
 
 
+def _node_status_index(database) -> None:
+    """Nodes indexed by status, for the unhealthy ones of a page of clusters (issue 13)."""
+    database.execute_sql('CREATE INDEX IF NOT EXISTS "node_status" ON "node" ("status")')
+
+
 # In the order they landed on main: a database at version N has run exactly the first N.
 STEPS = [_initial, _product_image_hash, _product_privileges, _leases_and_documents_apart,
          _registered_hosts, _network_segments, _cluster_health,
-         _operations, _quotas_and_lifetimes]
+         _operations, _quotas_and_lifetimes, _node_status_index]
 MIGRATION_LOCK = 0x62647001  # any constant shared by every bdp process
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import peewee
 from peewee import (
     BlobField,
     BooleanField,
     CharField,
     DatabaseProxy,
-    DateTimeField,
     FloatField,
     ForeignKeyField,
     IntegerField,
@@ -27,6 +27,20 @@ db = DatabaseProxy()
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class DateTimeField(peewee.DateTimeField):
+    """peewee's, read faster: SQLite hands back text, which peewee parses by trying its
+    formats with strptime one after another; fromisoformat reads the text peewee writes
+    in one C call (a page of 100 clusters has 400 of them)."""
+
+    def python_value(self, value):
+        if isinstance(value, str):
+            try:
+                return dt.datetime.fromisoformat(value)
+            except ValueError:
+                pass
+        return super().python_value(value)
 
 
 class JSONField(TextField):
@@ -184,7 +198,8 @@ class Lease(BaseModel):
 class Node(BaseModel):
     cluster = ForeignKeyField(Cluster, backref="nodes", on_delete="CASCADE")
     name = CharField()
-    status = CharField(default="queued")  # core.status.NodeStatus
+    # Indexed: a page of clusters looks for its few unhealthy nodes among them all.
+    status = CharField(default="queued", index=True)  # core.status.NodeStatus
     reason = TextField(default="")
     host = ForeignKeyField(Host, null=True, backref="nodes")
     cpu = FloatField(default=1)

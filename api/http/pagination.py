@@ -73,7 +73,7 @@ def next_url(req, key) -> str:
     return f"{req.path}?{urlencode(flat + [('cursor', _encode(key))])}"
 
 
-def _page(rows: list, limit: int, key, req, resp) -> tuple[list, str | None]:
+def cut(rows: list, limit: int, key, req, resp) -> tuple[list, str | None]:
     """Of `limit + 1` rows: the page, and the next page's URL (set in `Link`) if there is one."""
     if len(rows) <= limit:
         return rows, None
@@ -91,7 +91,7 @@ def paginate(query, key_field, req, resp, kind: type = int, key=None) -> tuple[l
     if page.after is not None:
         query = query.where(key_field > page.after)
     rows = list(query.order_by(key_field).limit(page.limit + 1))
-    return _page(rows, page.limit, key or (lambda row: getattr(row, key_field.name)), req, resp)
+    return cut(rows, page.limit, key or (lambda row: getattr(row, key_field.name)), req, resp)
 
 
 def paginate_items(items, key, req, resp, kind: type = int) -> tuple[list, str | None]:
@@ -100,4 +100,4 @@ def paginate_items(items, key, req, resp, kind: type = int) -> tuple[list, str |
     (None: from the first), and is read only as far as one page needs."""
     page = page_of(req, kind)
     rows = list(itertools.islice(items(page.after), page.limit + 1))
-    return _page(rows, page.limit, key, req, resp)
+    return cut(rows, page.limit, key, req, resp)

@@ -7,13 +7,12 @@ import datetime as dt
 import falcon
 from spectree import Response
 
-from api.clusters.queries import find_cluster, list_clusters, members
+from api.clusters.queries import cluster_page, cluster_state, find_cluster
 from api.clusters.registration import destroy
 from api.clusters.views import (
     cluster_nodes,
     cluster_row_view,
     cluster_services,
-    cluster_view,
     day2_by_status,
     day2_of_members,
     job_uri,
@@ -21,10 +20,10 @@ from api.clusters.views import (
 )
 from api.core import status
 from api.core.config import API_PREFIX
-from api.core.models import Cluster, Event, Node, utcnow
+from api.core.models import Event, Node, utcnow
 from api.http.filters import choices, flag, since, text
 from api.http.openapi import validate
-from api.http.pagination import paginate
+from api.http.pagination import cut, page_of, paginate
 from api.http.schemas import ClusterList, ClusterView, DestroyAccepted, EventList, NodeList, ServiceList
 
 
@@ -38,13 +37,17 @@ def _list(req, resp, settings, **filters):
     if "product" not in filters:
         filters["product"] = text(req, "product")
     window = None if flag(req, "all") else utcnow() - dt.timedelta(hours=settings.list_window_hours)
-    query = list_clusters(req.context.user, statuses=statuses, destroyed_since=window, **filters)
-    rows, more = paginate(query, Cluster.id, req, resp, key=lambda row: row[0])
+    page = page_of(req)
+    rows = cluster_page(req.context.user, page.limit + 1, page.after, statuses=statuses,
+                        destroyed_since=window, **filters)
+    rows, more = cut(rows, page.limit, lambda row: row[0], req, resp)
     day2 = day2_by_status({row[0]: row[5] for row in rows})
     resp.media = {"clusters": [cluster_row_view(c, day2) for c in rows], "next": more}
 
 
 class _Lists:
+    inline = True  # a page of the registry: served on the event loop (api/http/inline.py)
+
     def __init__(self, platform):
         self.settings = platform.settings
 
@@ -78,15 +81,16 @@ class VersionClusters(_Lists):
 
 
 class ClusterResource:
+    inline = True  # its GET: served on the event loop (api/http/inline.py)
+
     def __init__(self, platform):
         self.platform = platform
 
     @validate(resp=Response(HTTP_200=ClusterView))
     def on_get(self, req, resp, user, product, version, seq):
         """One cluster: status, progress, options, node and service names."""
-        c = find_cluster(req.context.user, user, product, version, seq)
-        m = members(c.id)
-        resp.media = cluster_view(c, m.nodes, m.services, day2=day2_of_members(c, m))
+        row, m = cluster_state(req.context.user, user, product, version, seq)
+        resp.media = cluster_row_view(row, day2_of_members(row[0], row[5], m), m.nodes, m.services)
 
     @validate(resp=Response(HTTP_202=DestroyAccepted))
     def on_delete(self, req, resp, user, product, version, seq):
@@ -101,6 +105,8 @@ class ClusterResource:
 
 
 class NodesResource:
+    inline = True  # a page of the registry: served on the event loop
+
     @validate(resp=Response(HTTP_200=NodeList))
     def on_get(self, req, resp, user, product, version, seq):
         """The cluster's nodes with host, container id, disks and interfaces, a page at a time."""
@@ -110,6 +116,8 @@ class NodesResource:
 
 
 class ServicesResource:
+    inline = True  # served on the event loop
+
     @validate(resp=Response(HTTP_200=ServiceList))
     def on_get(self, req, resp, user, product, version, seq):
         """The cluster's services: node groups and their properties."""
@@ -123,6 +131,8 @@ def event_view(e: Event) -> dict:
 
 
 class EventsResource:
+    inline = True  # a page of the registry (a follow is a stream): served on the event loop
+
     @validate(resp=Response(HTTP_200=EventList))
     def on_get(self, req, resp, user, product, version, seq):
         """Every status change and notable step, oldest first (`?since=` an ISO time);
