@@ -17,6 +17,7 @@ from api.core.models import (
     ALL_MODELS,
     Cluster,
     ClusterDocument,
+    ClusterStamp,
     Disk,
     Host,
     Job,
@@ -66,6 +67,7 @@ def _main_and_hosts_registry(database) -> None:
     Job.create(cluster=cluster, kind="launch")
     database.drop_tables([Quota])
     database.execute_sql('DROP INDEX IF EXISTS "node_status"')  # issue 13's, later still
+    _drop_stamps(database)
     migrator = SchemaMigrator.from_database(database)
     if isinstance(database, SqliteDatabase):  # SQLite drops no indexed column
         for table, column in (("job", "status"), ("cluster", "expires")):
@@ -74,6 +76,20 @@ def _main_and_hosts_registry(database) -> None:
             for c in columns])
     hosts_version = migrations.STEPS.index(migrations._cluster_health) + 1
     database.execute_sql(f"UPDATE schema_version SET version = {hosts_version}")
+
+
+def _drop_stamps(database) -> None:
+    """Issue 13's cluster stamps and their triggers, as a registry from before had none."""
+    if isinstance(database, SqliteDatabase):
+        triggers = [n for (n,) in database.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'bdp_stamp%'")]
+        for name in triggers:
+            database.execute_sql(f'DROP TRIGGER "{name}"')
+    else:
+        for name, table in database.execute_sql(
+                "SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE left(tgname, 9) = 'bdp_stamp'").fetchall():
+            database.execute_sql(f'DROP TRIGGER "{name}" ON {table}')
+    database.drop_tables([ClusterStamp])
 
 
 def _upgrade_matches_a_fresh_registry(make_database) -> None:
@@ -95,7 +111,7 @@ def _upgrade_matches_a_fresh_registry(make_database) -> None:
         finally:
             migrations.STEPS[:] = steps
         # Only the steps after the hosts': issue 12's, then issue 13's index.
-        assert ran == ["_operations", "_quotas_and_lifetimes", "_node_status_index"]
+        assert ran == ["_operations", "_quotas_and_lifetimes", "_node_status_index", "_cluster_stamps"]
         assert _schema(old) == _schema(fresh)
         # Every row in use is still there, the new columns at their defaults.
         assert [n.name for n in Node.select()] == ["node1"]
@@ -109,6 +125,10 @@ def _upgrade_matches_a_fresh_registry(make_database) -> None:
         assert Product.get().day2 in ({}, None)
         Quota.create(user=None, clusters=2)  # the new table works
         assert Quota.get().clusters == 2
+        # The cluster from before has a stamp, and its node's changes move it.
+        before = ClusterStamp.get_by_id(cluster.id).stamp
+        Node.update(status="failed").execute()
+        assert ClusterStamp.get_by_id(cluster.id).stamp > before
         assert migrations.migrate(old) == len(steps)  # nothing left to do
     finally:
         db.initialize(saved)

@@ -7,13 +7,13 @@ import functools
 import operator
 from dataclasses import dataclass, field
 
-from peewee import SQL, Cast, PostgresqlDatabase, Value, fn
+from peewee import JOIN, SQL, Cast, PostgresqlDatabase, Value, fn
 
 from api.core import status
 from api.core.auth import is_admin
 from api.core.compiled import Compiled
 from api.core.errors import Forbidden, NotFound, parse_id
-from api.core.models import Cluster, ClusterDocument, Job, Node, Product, Service, User, db
+from api.core.models import Cluster, ClusterDocument, ClusterStamp, Job, Node, Product, Service, User, db
 
 # Views never need the product's template and playbook.
 _CLUSTER_FIELDS = list(Cluster._meta.sorted_fields)
@@ -59,6 +59,21 @@ def find_cluster(req_user: User, user: str, product: str, version: str, seq) -> 
     return _lookup(_FIND, Compiled.rows, req_user, user, product, version, seq)[0]
 
 
+def _stamp_of(cluster_id):
+    """The cluster's stamp (api/core/stamps.py), NULL if it has none: a subselect."""
+    return ClusterStamp.select(ClusterStamp.stamp).where(ClusterStamp.cluster == cluster_id)
+
+
+_STAMP = Compiled(lambda u, p, v, s: Cluster.select(Cluster.id, _stamp_of(Cluster.id)).where(_named(u, p, v, s)),
+                  *_MARKS)
+
+
+def cluster_stamp(req_user: User, user: str, product: str, version: str, seq) -> tuple[int, int | None]:
+    """The id and stamp of find_cluster's cluster: one probe of an index, for readers
+    that kept its view (None: no stamp, nothing may be kept)."""
+    return _lookup(_STAMP, Compiled.raw, req_user, user, product, version, seq)[0]
+
+
 # What a listed cluster shows, as plain values (views.cluster_row_view): building a
 # model instance and its joined user and product per row cost most of a page's time.
 LIST_FIELDS = (Cluster.id, Cluster.seq, User.name, Product.name, Product.version, Cluster.status,
@@ -75,9 +90,16 @@ def _list_marks(filters: tuple[str, ...], statuses: int) -> tuple:
 
 
 def _list_query(filters: tuple[str, ...], statuses: int, *values):
+    """Each cluster's id and stamp, joined to users and products only where a filter
+    needs their names (on PostgreSQL the joins were half the query's time)."""
     given = dict(zip(filters, values))
     wanted = values[len(filters):len(filters) + statuses]
-    query = Cluster.select(*LIST_FIELDS).join(User).switch(Cluster).join(Product)
+    query = (Cluster.select(Cluster.id, ClusterStamp.stamp)
+             .join(ClusterStamp, JOIN.LEFT_OUTER, on=(ClusterStamp.cluster == Cluster.id)))
+    if "user" in given:
+        query = query.switch(Cluster).join(User)
+    if "product" in given or "version" in given:
+        query = query.switch(Cluster).join(Product)
     conditions = {"user": lambda v: User.name == v, "owner": lambda v: Cluster.user == v,
                   "product": lambda v: Product.name == v, "version": lambda v: Product.version == v,
                   # Destroyed clusters stay listed for a window after they went.
@@ -97,9 +119,10 @@ _LISTS: dict[tuple, Compiled] = {}
 
 def cluster_page(req_user: User, limit: int, after: int | None = None, user: str | None = None,
                  product: str | None = None, version: str | None = None,
-                 statuses: set[str] | None = None, destroyed_since=None) -> list[tuple]:
+                 statuses: set[str] | None = None, destroyed_since=None) -> list[tuple[int, int | None]]:
     """Up to `limit` clusters `req_user` may see with an id above `after`, filtered, in id
-    order, as the driver's rows of LIST_FIELDS (views.cluster_row_view reads them).
+    order, as (id, stamp) rows: a page keeps the views of the clusters it shows
+    (api/http/view_cache.py), and cluster_rows reads those it has not kept.
     `destroyed_since`: leave out clusters destroyed before that time."""
     owner = None
     if user is not None:
@@ -169,21 +192,17 @@ def _union(selects):
 
 
 def _one_state(u, p, v, s):
-    """A cluster's row (kind -1: six NULLs, then LIST_FIELDS) and its members (padded
-    with NULLs to the same width), found by its name, in one query."""
+    """A cluster's row (kind -1: six NULLs, then LIST_FIELDS and its stamp) and its
+    members (padded with NULLs to the same width), found by its name, in one query."""
     where = _named(u, p, v, s)
-    record = (Cluster.select(Value(-1), *[SQL("NULL")] * 6, *LIST_FIELDS)
+    record = (Cluster.select(Value(-1), *[SQL("NULL")] * 6, *LIST_FIELDS, _stamp_of(Cluster.id))
               .join(User).switch(Cluster).join(Product).where(where))
     ids = Cluster.select(Cluster.id).where(where)
-    return _union([record, *_branches(ids, one=True, pad=len(LIST_FIELDS))])
+    return _union([record, *_branches(ids, one=True, pad=len(LIST_FIELDS) + 1)])
 
 
 _PLACEHOLDER = -(2 ** 62)
 _ONE = Compiled(_one_state, *_MARKS)
-# Pages of a list, compiled once per page size (peewee builds an IN of 100 ids in more
-# time than the database takes to answer it), or once on PostgreSQL (one array).
-_PAGES: dict[int, Compiled] = {}
-_PAGE_ARRAY = Compiled(lambda c: _union(_branches(c, one=False)), "\0clusters")
 
 
 def _read(rows, out: dict[int, Members]) -> dict[int, Members]:
@@ -202,12 +221,12 @@ def _read(rows, out: dict[int, Members]) -> dict[int, Members]:
     return out
 
 
-def cluster_state(req_user: User, user: str, product: str, version: str, seq) -> tuple[tuple, Members]:
-    """find_cluster's cluster as the driver's row of LIST_FIELDS (what its GET shows) and
-    its Members, names included, in one round trip."""
+def cluster_state(req_user: User, user: str, product: str, version: str, seq) -> tuple[tuple, Members, int | None]:
+    """find_cluster's cluster as the driver's row of LIST_FIELDS (what its GET shows), its
+    Members, names included, and the stamp they are at, in one round trip."""
     rows = _lookup(_ONE, _one_rows, req_user, user, product, version, seq)
-    record = rows[0][7:]
-    return record, _read((r[:7] for r in rows[1:]), {record[0]: Members()})[record[0]]
+    record, stamp = rows[0][7:-1], rows[0][-1]
+    return record, _read((r[:7] for r in rows[1:]), {record[0]: Members()})[record[0]], stamp
 
 
 def _one_rows(compiled: Compiled, *values):
@@ -216,18 +235,49 @@ def _one_rows(compiled: Compiled, *values):
     return rows if rows and rows[0][0] == -1 else []
 
 
+def _of_ids(by_count: dict[int, Compiled], array: Compiled, build, cluster_ids: list[int]) -> list[tuple]:
+    """Rows of `build(clusters)` (see _within) for these ids: compiled once per count of
+    ids (peewee builds an IN of 100 ids in more time than the database answers it), or
+    on PostgreSQL once, with the ids as one array."""
+    if isinstance(db.obj, PostgresqlDatabase):
+        return array.raw("{" + ",".join(str(int(c)) for c in cluster_ids) + "}")
+    query = by_count.get(len(cluster_ids))
+    if query is None:
+        marks = tuple(_PLACEHOLDER + i for i in range(len(cluster_ids)))
+        query = by_count[len(cluster_ids)] = Compiled(lambda *c: build(c), *marks)
+    return query.raw(*cluster_ids)
+
+
+def _page_members(clusters):
+    return _union(_branches(clusters, one=False))
+
+
+# Members of pages: by page size, or one array (_of_ids).
+_PAGES: dict[int, Compiled] = {}
+_PAGE_ARRAY = Compiled(_page_members, "\0clusters")
+
+
 def page_members(cluster_ids: list[int]) -> dict[int, Members]:
     """Members of each cluster of a page (no names), by id, in one compiled query."""
     if not cluster_ids:
         return {}
     out = {cid: Members() for cid in cluster_ids}
-    if isinstance(db.obj, PostgresqlDatabase):
-        return _read(_PAGE_ARRAY.raw("{" + ",".join(str(int(c)) for c in cluster_ids) + "}"), out)
-    query = _PAGES.get(len(cluster_ids))
-    if query is None:
-        marks = tuple(_PLACEHOLDER + i for i in range(len(cluster_ids)))
-        query = _PAGES[len(cluster_ids)] = Compiled(lambda *c: _union(_branches(c, one=False)), *marks)
-    return _read(query.raw(*cluster_ids), out)
+    return _read(_of_ids(_PAGES, _PAGE_ARRAY, _page_members, cluster_ids), out)
+
+
+def _rows_of(clusters):
+    return (Cluster.select(*LIST_FIELDS, _stamp_of(Cluster.id)).join(User).switch(Cluster).join(Product)
+            .where(_within(Cluster.id, clusters)).order_by(Cluster.id).tuples())
+
+
+_ROWS: dict[int, Compiled] = {}
+_ROWS_ARRAY = Compiled(_rows_of, "\0clusters")
+
+
+def cluster_rows(cluster_ids: list[int]) -> list[tuple]:
+    """The rows of LIST_FIELDS, each followed by its stamp, of these clusters (those of a
+    page whose views were not kept), in id order."""
+    return _of_ids(_ROWS, _ROWS_ARRAY, _rows_of, cluster_ids) if cluster_ids else []
 
 
 def find_job(req_user: User, job_id) -> Job:

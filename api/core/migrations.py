@@ -10,11 +10,13 @@ from peewee import SQL, IntegerField, Model, PostgresqlDatabase
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as apply
 
+from api.core import stamps
 from api.core.models import (
     ALL_MODELS,
     Address,
     Cluster,
     ClusterDocument,
+    ClusterStamp,
     Host,
     Job,
     JSONField,
@@ -142,10 +144,17 @@ def _node_status_index(database) -> None:
     database.execute_sql('CREATE INDEX IF NOT EXISTS "node_status" ON "node" ("status")')
 
 
+def _cluster_stamps(database) -> None:
+    """Stamps that tell a reader a cluster's view changed, kept by triggers (issue 13)."""
+    database.create_tables([ClusterStamp], safe=True)
+    stamps.install(database)
+
+
 # In the order they landed on main: a database at version N has run exactly the first N.
 STEPS = [_initial, _product_image_hash, _product_privileges, _leases_and_documents_apart,
          _registered_hosts, _network_segments, _cluster_health,
-         _operations, _quotas_and_lifetimes, _node_status_index]
+         _operations, _quotas_and_lifetimes, _node_status_index,
+         _cluster_stamps]
 MIGRATION_LOCK = 0x62647001  # any constant shared by every bdp process
 
 

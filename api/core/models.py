@@ -195,6 +195,18 @@ class Lease(BaseModel):
     expires = DateTimeField(null=True)
 
 
+class ClusterStamp(BaseModel):
+    """A number that changes whenever anything a cluster's view shows changes (its row,
+    its nodes, services or operations), kept by the database's own triggers
+    (api/core/stamps.py), so a reader can tell in one indexed probe whether the view it
+    serialised before still holds (issue 13)."""
+    cluster = ForeignKeyField(Cluster, primary_key=True, backref="stamps", on_delete="CASCADE")
+    stamp = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "cluster_stamp"
+
+
 class Node(BaseModel):
     cluster = ForeignKeyField(Cluster, backref="nodes", on_delete="CASCADE")
     name = CharField()
@@ -330,4 +342,4 @@ class State(BaseModel):
 
 ALL_MODELS = [User, Token, Product, Host, Network, Cluster, Node, Disk, NodeDisk,
               Interface, Address, Service, Event, Job, Run, State, ClusterDocument, Lease,
-              Segment, Quota]
+              Segment, Quota, ClusterStamp]

@@ -7,13 +7,12 @@ import datetime as dt
 import falcon
 from spectree import Response
 
-from api.clusters.queries import cluster_page, cluster_state, find_cluster
+from api.clusters.queries import cluster_page, cluster_stamp, cluster_state, find_cluster
 from api.clusters.registration import destroy
 from api.clusters.views import (
     cluster_nodes,
     cluster_row_view,
     cluster_services,
-    day2_by_status,
     day2_of_members,
     job_uri,
     uri,
@@ -25,6 +24,7 @@ from api.http.filters import choices, flag, since, text
 from api.http.openapi import validate
 from api.http.pagination import cut, page_of, paginate
 from api.http.schemas import ClusterList, ClusterView, DestroyAccepted, EventList, NodeList, ServiceList
+from api.http.view_cache import CLUSTERS, page_body, send, send_cluster
 
 
 def _list(req, resp, settings, **filters):
@@ -38,11 +38,10 @@ def _list(req, resp, settings, **filters):
         filters["product"] = text(req, "product")
     window = None if flag(req, "all") else utcnow() - dt.timedelta(hours=settings.list_window_hours)
     page = page_of(req)
-    rows = cluster_page(req.context.user, page.limit + 1, page.after, statuses=statuses,
-                        destroyed_since=window, **filters)
-    rows, more = cut(rows, page.limit, lambda row: row[0], req, resp)
-    day2 = day2_by_status({row[0]: row[5] for row in rows})
-    resp.media = {"clusters": [cluster_row_view(c, day2) for c in rows], "next": more}
+    stamps = cluster_page(req.context.user, page.limit + 1, page.after, statuses=statuses,
+                          destroyed_since=window, **filters)
+    stamps, more = cut(stamps, page.limit, lambda row: row[0], req, resp)
+    send(resp, page_body(stamps, more))
 
 
 class _Lists:
@@ -86,11 +85,17 @@ class ClusterResource:
     def __init__(self, platform):
         self.platform = platform
 
-    @validate(resp=Response(HTTP_200=ClusterView))
+    @validate(resp=Response(HTTP_200=ClusterView, HTTP_304=None))
     def on_get(self, req, resp, user, product, version, seq):
-        """One cluster: status, progress, options, node and service names."""
-        row, m = cluster_state(req.context.user, user, product, version, seq)
-        resp.media = cluster_row_view(row, day2_of_members(row[0], row[5], m), m.nodes, m.services)
+        """One cluster: status, progress, options, node and service names. Answers carry
+        an ETag; with `If-None-Match` of the current one, the answer is 304 Not Modified."""
+        cluster_id, stamp = cluster_stamp(req.context.user, user, product, version, seq)
+        kept = CLUSTERS.get(cluster_id, stamp)
+        if kept is None:
+            row, m, stamp = cluster_state(req.context.user, user, product, version, seq)
+            view = cluster_row_view(row, day2_of_members(row[0], row[5], m), m.nodes, m.services)
+            kept = CLUSTERS.put(row[0], stamp, view)
+        send_cluster(req, resp, kept)
 
     @validate(resp=Response(HTTP_202=DestroyAccepted))
     def on_delete(self, req, resp, user, product, version, seq):
