@@ -191,18 +191,16 @@ def _union(selects):
     return functools.reduce(operator.add, selects).order_by(SQL("1"), SQL("4")).tuples()
 
 
-def _one_state(u, p, v, s):
+def _one_state(cluster_id):
     """A cluster's row (kind -1: six NULLs, then LIST_FIELDS and its stamp) and its
-    members (padded with NULLs to the same width), found by its name, in one query."""
-    where = _named(u, p, v, s)
+    members (padded with NULLs to the same width), by its id, in one query."""
     record = (Cluster.select(Value(-1), *[SQL("NULL")] * 6, *LIST_FIELDS, _stamp_of(Cluster.id))
-              .join(User).switch(Cluster).join(Product).where(where))
-    ids = Cluster.select(Cluster.id).where(where)
-    return _union([record, *_branches(ids, one=True, pad=len(LIST_FIELDS) + 1)])
+              .join(User).switch(Cluster).join(Product).where(Cluster.id == cluster_id))
+    return _union([record, *_branches((cluster_id,), one=True, pad=len(LIST_FIELDS) + 1)])
 
 
 _PLACEHOLDER = -(2 ** 62)
-_ONE = Compiled(_one_state, *_MARKS)
+_ONE = Compiled(_one_state, _PLACEHOLDER)
 
 
 def _read(rows, out: dict[int, Members]) -> dict[int, Members]:
@@ -221,18 +219,15 @@ def _read(rows, out: dict[int, Members]) -> dict[int, Members]:
     return out
 
 
-def cluster_state(req_user: User, user: str, product: str, version: str, seq) -> tuple[tuple, Members, int | None]:
-    """find_cluster's cluster as the driver's row of LIST_FIELDS (what its GET shows), its
-    Members, names included, and the stamp they are at, in one round trip."""
-    rows = _lookup(_ONE, _one_rows, req_user, user, product, version, seq)
+def cluster_state(cluster_id: int) -> tuple[tuple, Members, int | None]:
+    """A cluster (found, and its reader's tenancy checked, by cluster_stamp) as the driver's
+    row of LIST_FIELDS (what its GET shows), its Members, names included, and the stamp
+    they are at, in one round trip."""
+    rows = _ONE.raw(cluster_id)
+    if not rows or rows[0][0] != -1:  # its row comes first; removed since it was found
+        raise NotFound(f"cluster {cluster_id} was removed while it was read")
     record, stamp = rows[0][7:-1], rows[0][-1]
     return record, _read((r[:7] for r in rows[1:]), {record[0]: Members()})[record[0]], stamp
-
-
-def _one_rows(compiled: Compiled, *values):
-    """The rows of _ONE, or none when the cluster (kind -1, first) is not there."""
-    rows = compiled.raw(*values)
-    return rows if rows and rows[0][0] == -1 else []
 
 
 def _of_ids(by_count: dict[int, Compiled], array: Compiled, build, cluster_ids: list[int]) -> list[tuple]:

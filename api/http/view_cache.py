@@ -28,12 +28,12 @@ class Kept(NamedTuple):
     database: object
     stamp: int | None
     body: bytes  # the view's JSON
-    etag: str  # of the body
+    etag: str | None  # of the body, where the views are answered on their own
 
 
 class ViewCache:
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, size: int, etags: bool = False):
+        self.size, self.etags = size, etags
         self._kept: dict[int, Kept] = {}
         self._lock = threading.Lock()  # served on the loop and in request threads
 
@@ -46,7 +46,8 @@ class ViewCache:
     def put(self, cluster_id: int, stamp: int | None, view: dict) -> Kept:
         """The view serialised, kept unless its cluster has no stamp."""
         body = dumps(view)
-        kept = Kept(db.obj, stamp, body, hashlib.blake2b(body, digest_size=12).hexdigest())
+        etag = hashlib.blake2b(body, digest_size=12).hexdigest() if self.etags else None
+        kept = Kept(db.obj, stamp, body, etag)
         if stamp is None:
             return kept
         with self._lock:
@@ -58,8 +59,8 @@ class ViewCache:
 
 
 # A cluster GET's view (with node and service names), and a listed cluster's.
-CLUSTERS = ViewCache(4096)
-LISTED = ViewCache(20_000)
+CLUSTERS = ViewCache(4096, etags=True)
+LISTED = ViewCache(20_000)  # a page's parts: no ETag of their own
 
 
 def send(resp, body: bytes) -> None:

@@ -92,7 +92,7 @@ class ClusterResource:
         cluster_id, stamp = cluster_stamp(req.context.user, user, product, version, seq)
         kept = CLUSTERS.get(cluster_id, stamp)
         if kept is None:
-            row, m, stamp = cluster_state(req.context.user, user, product, version, seq)
+            row, m, stamp = cluster_state(cluster_id)
             view = cluster_row_view(row, day2_of_members(row[0], row[5], m), m.nodes, m.services)
             kept = CLUSTERS.put(row[0], stamp, view)
         send_cluster(req, resp, kept)
