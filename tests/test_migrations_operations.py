@@ -111,7 +111,8 @@ def _upgrade_matches_a_fresh_registry(make_database) -> None:
         finally:
             migrations.STEPS[:] = steps
         # Only the steps after the hosts': issue 12's, then issue 13's index.
-        assert ran == ["_operations", "_quotas_and_lifetimes", "_node_status_index", "_cluster_stamps"]
+        assert ran == ["_operations", "_quotas_and_lifetimes", "_node_status_index", "_cluster_stamps",
+                   "_stamps_once_per_transaction"]
         assert _schema(old) == _schema(fresh)
         # Every row in use is still there, the new columns at their defaults.
         assert [n.name for n in Node.select()] == ["node1"]

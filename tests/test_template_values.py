@@ -288,3 +288,12 @@ def test_gluster_keeps_its_volume_name_and_reference_its_marker():
     from api.catalog import options as opts
     doc = render_bundle(b, {**opts.defaults(opts.check_document(b.options)), "volume.name": "vol-1"})
     assert doc["services"]["initiator"]["volume"] == "vol-1"
+
+
+@pytest.mark.parametrize("src", ["a: &a [*a]\nnodes: {}\n", "nodes: &a {x: *a}\n",
+                                 "nodes: &a {n: {docker_image: '{{ user }}', tags: *a}}\n"])
+def test_a_yaml_document_that_contains_itself_is_refused_not_a_crash(src):
+    # Each list and mapping is walked once: an alias to itself cannot recurse forever.
+    with pytest.raises(T.TemplateError) as exc:
+        T.render_document(src, "yaml", T.variables({}, "u", "p", "1", 1))
+    assert exc.value.field and "rendered template" in exc.value.message

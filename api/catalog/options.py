@@ -152,6 +152,16 @@ def coerce(key: str, documented: Any, value: Any, kind: str | None = None) -> An
     return converted
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
 def merge(doc: dict | None, given: Any) -> dict:
     """Defaults <- user values, checked: unknown keys refused, required keys needed,
     values coerced to their types and then validated against the options' schema."""
@@ -164,6 +174,9 @@ def merge(doc: dict | None, given: Any) -> dict:
     for key in given:
         if len(json.dumps(given[key], ensure_ascii=False)) > MAX_VALUE:
             raise Invalid(f"option {key!r} is longer than {MAX_VALUE} characters", field=key)
+        if _holds_nul(key) or _holds_nul(given[key]):
+            # No document, database text or container argument can carry one.
+            raise Invalid(f"option {key!r} holds a NUL character (\\u0000)", field=key)
         if key not in documented:
             known = ", ".join(sorted(documented)) or "none"
             raise Invalid(f"unknown option {key!r}; this product's options are: {known}", field=key)

@@ -21,6 +21,7 @@ import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import SecurityError
 from jinja2.exceptions import TemplateError as JinjaTemplateError
+from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
@@ -45,8 +46,27 @@ class TemplateError(Exception):
 _FORMAT_WIDTH = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?")  # width, precision
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+_LOOP_ATTRIBUTES = frozenset(["index", "index0", "revindex", "revindex0", "first", "last", "length",
+                              "depth", "depth0", "previtem", "nextitem"])
+
+
 class _Env(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**", "%"])
+
+    def getattr(self, obj, attribute):
+        # The lookups a template makes per node (`opts.size`, `loop.last`) answered
+        # without the sandbox's attribute probe: for a dict no attribute shadows the key
+        # (the sandbox would find the same item), a loop's counters are safe properties.
+        kind = type(obj)
+        if kind is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                return self.undefined(obj=obj, name=attribute)
+        if kind is LoopContext and attribute in _LOOP_ATTRIBUTES:
+            return getattr(obj, attribute)
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context, operator_name, left, right):
         if operator_name == "%":
@@ -175,11 +195,13 @@ class _Loader(yaml.SafeLoader):
 
 
 def _unique_pairs(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(key, 0)
-        out[key] = value
+    out = dict(pairs)
+    if len(out) < len(pairs):  # some key came twice: find the first, to name it
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key, 0)
+            seen.add(key)
     return out
 
 

@@ -180,37 +180,91 @@ def _unmark_text(text: str, printed: Printed, seen: set[int], pattern: re.Patter
     return pattern.sub("", text)
 
 
+def _opened(rendered: str, printed: Printed, pattern: re.Pattern) -> set[int]:
+    """Indexes of the values whose opening marker reached the rendered text (found with
+    str.find: a regex scan of a large document for two characters costs more)."""
+    opened, head = set(), OPEN + printed.nonce
+    pos = rendered.find(head)
+    while pos >= 0:
+        m = pattern.match(rendered, pos)  # None for a marker the template cut short
+        if m:
+            opened.add(int(m.group(2)))
+        pos = rendered.find(head, pos + 1)
+    return opened
+
+
+def _joined_keys(node: dict) -> str:
+    try:
+        return "".join(node)  # JSON's keys are all strings: one C call
+    except TypeError:  # YAML's may be numbers, booleans, null
+        return "".join(key for key in node if type(key) is str)
+
+
+def _unmark_keys(node: dict, text, path: tuple) -> None:
+    """Remove the markers of a mapping's keys in place, keeping its order; a key that
+    becomes equal to another once its markers are gone is refused."""
+    items = list(node.items())
+    node.clear()
+    for key, value in items:
+        clean = text(key) if type(key) is str else key
+        if clean in node:
+            where = ".".join(str(part) for part in (*path, clean))
+            raise DocumentError(f"key {where!r} appears twice in the rendered document")
+        node[clean] = value
+
+
 def unmark(doc, printed: Printed, rendered: str):
     """The document with every value checked and its markers removed (see the module
     docstring); raises NotAValue for the first value that does not stay a value, and
-    DocumentError for keys that collide or a document too large to walk."""
-    pattern = printed.marker()
-    seen: set[int] = set()
-    budget = [MAX_WALK]
+    DocumentError for keys that collide or a document too large to walk.
 
-    def walk(node, path):
-        budget[0] -= 1
-        if budget[0] < 0:
+    Works in place on the freshly parsed document and visits each list and mapping once:
+    a registration walks thousands of nodes (a copy, and a path string per step, were a
+    third of its time), and a YAML alias that repeats a subtree, or contains itself,
+    costs one visit."""
+    pattern = printed.marker()
+    emitted = _opened(rendered, printed, pattern)
+    seen: set[int] = set()
+    visited: set[int] = set()
+    budget = MAX_WALK
+
+    def text(value: str) -> str:
+        return _unmark_text(value, printed, seen, pattern)
+
+    # Exact types, not isinstance: the parsers make plain ones, and anything not walked
+    # keeps its markers, which the check below refuses (never passes unchecked).
+    def walk(node, path: tuple) -> None:
+        nonlocal budget
+        if id(node) in visited:
+            return
+        visited.add(id(node))
+        budget -= len(node) + 1
+        if budget < 0:
             raise DocumentError(f"the rendered document has more than {MAX_WALK} keys and values")
-        if isinstance(node, str):
-            return _unmark_text(node, printed, seen, pattern)
-        if isinstance(node, list):
-            return [walk(item, f"{path}.{i}") for i, item in enumerate(node)]
-        if isinstance(node, dict):
-            out = {}
-            for key, value in node.items():
-                clean = walk(key, path) if isinstance(key, str) else key
-                where = f"{path}.{clean}" if path else str(clean)
-                if clean in out:
-                    raise DocumentError(f"key {where!r} appears twice in the rendered document")
-                out[clean] = walk(value, where)
-            return out
-        return node
-    clean = walk(doc, "")
-    emitted = {int(m.group(2)) for m in pattern.finditer(rendered) if m.group(1) == OPEN}
+        if type(node) is dict:
+            keys = _joined_keys(node)
+            if OPEN in keys or CLOSE in keys:
+                _unmark_keys(node, text, path)
+            pairs = node.items()
+        else:
+            pairs = enumerate(node)
+        for key, value in pairs:  # replacing a value keeps the mapping's size: safe
+            kind = type(value)
+            if kind is str:
+                if OPEN in value or CLOSE in value:
+                    node[key] = text(value)
+            elif kind is dict or kind is list:
+                walk(value, (*path, key))
+
+    if not emitted:
+        return doc  # nothing printed a value: nothing to check or remove
+    if type(doc) is str:
+        doc = text(doc)
+    elif type(doc) is dict or type(doc) is list:
+        walk(doc, ())
     for index in sorted(emitted - seen):
         raise NotAValue(index, "is printed outside every string of the document (in a comment?)")
-    return clean
+    return doc
 
 
 def blame(printed: Printed, index: int, options: dict) -> tuple[str | None, str]:

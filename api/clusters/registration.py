@@ -1,10 +1,13 @@
 """Clusters: registration (one transaction), lookup with tenant isolation, views."""
 from __future__ import annotations
 
+import functools
+import io
 import logging
 import re
 
-from peewee import IntegrityError, SqliteDatabase, fn
+import peewee
+from peewee import IntegrityError, PostgresqlDatabase, SqliteDatabase, fn
 
 from api.catalog import options as opts
 from api.catalog import product as catalog
@@ -70,6 +73,7 @@ def _networks(checked) -> dict[str, int]:
     return found
 
 
+@functools.lru_cache(maxsize=256)  # a handful of device names, asked per node
 def _device_key(device: str):
     """eth2 before eth10."""
     match = re.match(r"(\D*)(\d*)$", device)
@@ -91,17 +95,47 @@ def render(product: Product, values: dict, user: User, seq: int):
 
 def _insert_chunked(model, fields, rows) -> None:
     """Multi-row INSERTs built directly: peewee's per-value query building costs more
-    than the database work for a few hundred rows (see bench/bench_registration.py)."""
+    than the database work for a few hundred rows (see bench/bench_registration.py).
+    On PostgreSQL one COPY: quoting each value into a statement, and planning that
+    statement, took longer than inserting the rows."""
     database = db.obj
     converters = [f.db_value if isinstance(f, JSONField) else None for f in fields]
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    table = model._meta.table_name
+    if isinstance(database, PostgresqlDatabase):
+        text = "".join("\t".join(_copy_field(conv(value) if conv else value)
+                                 for conv, value in zip(converters, row)) + "\n" for row in rows)
+        with peewee.__exception_wrapper__:  # psycopg2's errors as peewee's, as execute_sql gives them
+            database.cursor().copy_expert(f'COPY "{table}" ({columns}) FROM STDIN', io.StringIO(text))
+        return
     one_row = "(" + ", ".join([database.param] * len(fields)) + ")"
-    head = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES '
+    head = f'INSERT INTO "{table}" ({columns}) VALUES '
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]
         params = [conv(value) if conv else value
                   for row in chunk for conv, value in zip(converters, row)]
         database.execute_sql(head + ", ".join([one_row] * len(chunk)), params)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_field(value) -> str:
+    """One value in COPY's text format (NULL is \\N; backslash, tab and line ends escaped)."""
+    kind = type(value)
+    if kind is str:
+        return value.translate(_COPY_ESCAPES)
+    if value is None:
+        return "\\N"
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is int or kind is float:
+        return repr(value)
+    if isinstance(value, str):  # a str subclass (an enum's member): its text
+        return str.translate(value, _COPY_ESCAPES)
+    if isinstance(value, (int, float)):
+        return repr(float(value) if isinstance(value, float) else int(value))
+    raise TypeError(f"no COPY text for a {kind.__name__}")
 
 
 def store_nodes(cluster_id: int, checked, names: list[str], networks: dict[str, int]) -> None:

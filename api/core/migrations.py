@@ -150,11 +150,16 @@ def _cluster_stamps(database) -> None:
     stamps.install(database)
 
 
+def _stamps_once_per_transaction(database) -> None:
+    """PostgreSQL's stamp functions bump a cluster's stamp once per transaction."""
+    stamps.install(database)
+
+
 # In the order they landed on main: a database at version N has run exactly the first N.
 STEPS = [_initial, _product_image_hash, _product_privileges, _leases_and_documents_apart,
          _registered_hosts, _network_segments, _cluster_health,
          _operations, _quotas_and_lifetimes, _node_status_index,
-         _cluster_stamps]
+         _cluster_stamps, _stamps_once_per_transaction]
 MIGRATION_LOCK = 0x62647001  # any constant shared by every bdp process
 
 

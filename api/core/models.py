@@ -43,11 +43,16 @@ class DateTimeField(peewee.DateTimeField):
         return super().python_value(value)
 
 
+# One encoder for every value: json.dumps with options builds a new one per call, which
+# a registration's 400 small lists (check_ports, tags) felt.
+_encode = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+
+
 class JSONField(TextField):
     """JSON stored as text: portable across SQLite and PostgreSQL."""
 
     def db_value(self, value):
-        return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+        return None if value is None else _encode(value)
 
     def python_value(self, value):
         return None if value is None else json.loads(value)

@@ -37,7 +37,12 @@ for _t in MEMBERS:
         f'UPDATE "cluster_stamp" SET "stamp" = "stamp" + 1 WHERE "cluster_id" = OLD."cluster_id"; END',
     ]
 
-_BUMP = 'UPDATE "cluster_stamp" SET "stamp" = "stamp" + 1 WHERE "cluster_id" = '
+# Once per transaction: a stamp row this transaction already bumped (or created, with
+# its cluster) moves when it commits, whatever else it changes; a registration's 200
+# node rows were 200 updates of one row at commit. The row's xmin is the transaction's
+# id once it wrote it (a savepoint's write has another id: then it bumps again, harmless).
+_BUMP = ('UPDATE "cluster_stamp" SET "stamp" = "stamp" + 1 '
+         'WHERE "xmin" <> pg_current_xact_id()::xid AND "cluster_id" = ')
 _POSTGRES = [
     # A new cluster's stamp row at once (nobody else can hold it).
     'CREATE OR REPLACE FUNCTION "bdp_stamp_new_cluster"() RETURNS trigger LANGUAGE plpgsql AS $$ '
