@@ -122,20 +122,15 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 def _copy_field(value) -> str:
     """One value in COPY's text format (NULL is \\N; backslash, tab and line ends escaped)."""
-    kind = type(value)
-    if kind is str:
-        return value.translate(_COPY_ESCAPES)
     if value is None:
         return "\\N"
-    if kind is bool:
+    if isinstance(value, bool):
         return "t" if value else "f"
-    if kind is int or kind is float:
-        return repr(value)
-    if isinstance(value, str):  # a str subclass (an enum's member): its text
-        return str.translate(value, _COPY_ESCAPES)
     if isinstance(value, (int, float)):
-        return repr(float(value) if isinstance(value, float) else int(value))
-    raise TypeError(f"no COPY text for a {kind.__name__}")
+        return repr(value)
+    if isinstance(value, str):
+        return str.translate(value, _COPY_ESCAPES)
+    raise TypeError(f"no COPY text for a {type(value).__name__}")
 
 
 def store_nodes(cluster_id: int, checked, names: list[str], networks: dict[str, int]) -> None:
