@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -196,8 +197,20 @@ def test_launch_watch_and_destroy_from_the_browser(server, browser, shots, tmp_p
     expect(page.locator("#resize-size")).to_have_value("2")
     expect(page.locator("#resize-size")).to_have_attribute("max", "5000")
     page.fill("#resize-size", "3")
+    # The page follows the operation on the cluster's event stream: it reads the operation
+    # when an event says it moved (and every 5 s within a step), not once a second.
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if "/queue/" in r.url or "follow=true" in r.url else None)
+    api = f"{server.url}/bigdata/api/v1/clusters/alice/reference/1.0.0/1"
+    earlier = httpx.get(f"{api}/events", params={"limit": 1000}, headers={"x-auth-token": token}).json()["events"]
+    started = time.monotonic()
     page.click("#resize-submit")
     expect(page.locator("#op-result [data-op-result]")).to_contain_text("succeeded", timeout=300_000)
+    took = time.monotonic() - started
+    events = httpx.get(f"{api}/events", params={"limit": 1000}, headers={"x-auth-token": token}).json()["events"]
+    assert any(u.startswith(f"{api}/events?follow=true") for u in reads), reads
+    op_reads = [u for u in reads if "/queue/" in u]
+    assert 1 <= len(op_reads) <= len(events) - len(earlier) + took / 5 + 2, (op_reads, took)
     expect(nodes).to_have_count(3)
     expect(page.locator(".ops-table tr[data-op]").first).to_contain_text("resize")
     from api.engines.base import LABEL_NODE, LABEL_PLATFORM

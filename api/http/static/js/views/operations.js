@@ -2,7 +2,7 @@
 // node), time left, the resize form (the options the product marks resizable, with their
 // schema's bounds), and the operations history (Cancel on a pending one). Every button
 // queues an operation (202) and the page follows it on /queue/<id>.
-import { api, list } from "../api.js";
+import { PREFIX, api, list, streams } from "../api.js";
 import { clear, errorBox, fmtTime, h, table } from "../ui.js";
 
 const TONE = { healthy: "ok", degraded: "bad", unknown: "muted", pending: "pending", running: "working",
@@ -13,16 +13,37 @@ function tag(word) {
   return h("span", { class: `badge tone-${TONE[word] || "muted"}` }, word || "unknown");
 }
 
-const POLL_MS = 1000;
+// An operation is read again when its cluster's event stream says something happened (it
+// was started, moved to a step, ended: each is an event) and every few seconds besides,
+// for progress within a step, which is no event; not once a second.
+const REFRESH_MS = 5000;
 
 // Follow an operation until it ends; `onStep(op)` sees each answer. Returns the last.
 export async function follow(op, onStep, alive = () => true) {
   let now = op;
-  while (alive()) {
-    now = await api.get(`/queue/${now.id}`);
-    onStep(now);
-    if (now.done) return now;
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  let wake = null;
+  let missed = false; // an event came while we were reading: look again at once
+  const source = op.cluster && op.cluster.startsWith(PREFIX)
+    ? streams.follow(`${op.cluster.slice(PREFIX.length)}/events`, () => {
+      if (wake) wake(); else missed = true;
+    })
+    : null;
+  try {
+    while (alive()) {
+      missed = false;
+      now = await api.get(`/queue/${now.id}`);
+      onStep(now);
+      if (now.done) return now;
+      if (!missed) {
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, source ? REFRESH_MS : 1000);
+          wake = () => { clearTimeout(timer); resolve(); };
+        });
+      }
+      wake = null;
+    }
+  } finally {
+    if (source) source.close();
   }
   return now;
 }
