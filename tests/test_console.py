@@ -197,8 +197,8 @@ def test_launch_watch_and_destroy_from_the_browser(server, browser, shots, tmp_p
     expect(page.locator("#resize-size")).to_have_value("2")
     expect(page.locator("#resize-size")).to_have_attribute("max", "5000")
     page.fill("#resize-size", "3")
-    # The page follows the operation on the cluster's event stream: it reads the operation
-    # when an event says it moved (and every 5 s within a step), not once a second.
+    # The page follows the operation on its owner's event stream: it reads the operation
+    # when an event of the cluster says it moved (and every 5 s within a step), not once a second.
     reads: list[str] = []
     page.on("request", lambda r: reads.append(r.url) if "/queue/" in r.url or "follow=true" in r.url else None)
     api = f"{server.url}/bigdata/api/v1/clusters/alice/reference/1.0.0/1"
@@ -208,7 +208,7 @@ def test_launch_watch_and_destroy_from_the_browser(server, browser, shots, tmp_p
     expect(page.locator("#op-result [data-op-result]")).to_contain_text("succeeded", timeout=300_000)
     took = time.monotonic() - started
     events = httpx.get(f"{api}/events", params={"limit": 1000}, headers={"x-auth-token": token}).json()["events"]
-    assert any(u.startswith(f"{api}/events?follow=true") for u in reads), reads
+    assert any(u.startswith(f"{server.url}/bigdata/api/v1/clusters/alice/events?follow=true") for u in reads), reads
     op_reads = [u for u in reads if "/queue/" in u]
     assert 1 <= len(op_reads) <= len(events) - len(earlier) + took / 5 + 2, (op_reads, took)
     expect(nodes).to_have_count(3)

@@ -13,18 +13,22 @@ function tag(word) {
   return h("span", { class: `badge tone-${TONE[word] || "muted"}` }, word || "unknown");
 }
 
-// An operation is read again when its cluster's event stream says something happened (it
-// was started, moved to a step, ended: each is an event) and every few seconds besides,
-// for progress within a step, which is no event; not once a second.
+// An operation is read again when an event of its cluster says something happened (it was
+// started, moved to a step, ended: each is an event) and every few seconds besides, for
+// progress within a step, which is no event; not once a second. The owner's stream, not the
+// cluster's: that one starts with the cluster's whole history, this one starts now.
 const REFRESH_MS = 5000;
+const OWNER = new RegExp(`^${PREFIX}/clusters/([^/]+)/`);
 
 // Follow an operation until it ends; `onStep(op)` sees each answer. Returns the last.
 export async function follow(op, onStep, alive = () => true) {
   let now = op;
   let wake = null;
   let missed = false; // an event came while we were reading: look again at once
-  const source = op.cluster && op.cluster.startsWith(PREFIX)
-    ? streams.follow(`${op.cluster.slice(PREFIX.length)}/events`, () => {
+  const owner = op.cluster && op.cluster.match(OWNER);
+  const source = owner
+    ? streams.follow(`/clusters/${owner[1]}/events`, (event) => {
+      if (event.cluster !== op.cluster) return;
       if (wake) wake(); else missed = true;
     })
     : null;
