@@ -160,3 +160,41 @@ def test_a_failing_day2_operation_fails_the_operation_not_the_cluster(orch_platf
     # The next operation that passes clears it.
     assert _op(orch_platform, cluster, "status").status == "succeeded"
     assert day2_of([cluster])[cluster.id]["health"] == {"status": "healthy", "problems": []}
+
+
+def test_a_database_busy_while_a_playbook_runs_does_not_lose_the_run(orch_platform, monkeypatch):
+    """Renewing the run's lease can meet a database busy past its timeout (a loaded
+    machine): the run goes on to ready; it is not given up for another pass to kill."""
+    from types import SimpleNamespace
+
+    from peewee import OperationalError
+
+    from api.orchestrator import runner as runner_module
+    orch_platform.settings.lease_seconds = 3  # a renewal every second of the run
+    renewals = []
+
+    def busy(*args, **kwargs):
+        renewals.append(args)
+        raise OperationalError("database is locked")
+    monkeypatch.setattr(runner_module, "lease", SimpleNamespace(claim=busy))
+    cluster = scheduled_cluster(orch_platform, size=1)
+    Orchestrator(orch_platform).step()
+    cluster = Cluster.get_by_id(cluster.id)
+    assert cluster.status == st.READY, cluster.reason
+    assert renewals  # the start run did meet the busy database
+    assert [(r.action, r.status) for r in Run.select().where(Run.cluster == cluster).order_by(Run.id)][0] == (
+        "start", "successful")
+
+
+def test_ansible_runner_raising_is_told_as_such_not_as_a_signal(orch_platform, monkeypatch):
+    import ansible_runner.runner
+
+    def broken(self):
+        raise RuntimeError("pexpect lost its child")
+    monkeypatch.setattr(ansible_runner.runner.Runner, "run", broken)
+    cluster = scheduled_cluster(orch_platform, size=1)
+    Orchestrator(orch_platform).step()
+    cluster = Cluster.get_by_id(cluster.id)
+    assert cluster.status == st.FAILED
+    assert cluster.reason == "start: ansible-runner broke off the run: RuntimeError('pexpect lost its child')"
+    assert "signal" not in cluster.reason

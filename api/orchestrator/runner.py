@@ -3,6 +3,7 @@ inventory), an environment built for the run, lease renewal while it runs, and t
 `Run` row that keeps its output and per-task events."""
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from peewee import DatabaseError
 
 from api.catalog.playbook import SHARED_ROLES, write_project
 from api.clusters.keys import private_key_path
@@ -21,6 +23,8 @@ from api.core.models import Cluster, Node, Product, Run, utcnow
 from api.core.status import RunStatus
 from api.orchestrator.inventory import registry_inventory
 from api.orchestrator.results import failure_reason, is_playbook_error, task_event
+
+log = logging.getLogger("bdp.orchestrator")
 
 STATUS_SSH_TIMEOUT = 10.0
 PLATFORM_PLAYBOOK = "bdp-platform.yml"  # where a platform playbook (playbooks/) is copied in a run
@@ -74,18 +78,19 @@ class PlaybookRunner:
                 events.append(stored)
             return True
 
-        thread, runner = self._start(private, inventory_path, tag, nodes, on_event,
-                                     lambda: cancel.is_set() or self.stopping.is_set(), extravars or {},
-                                     PLATFORM_PLAYBOOK if playbook is not None else "playbook.yml")
+        thread, runner, broke = self._start(private, inventory_path, tag, nodes, on_event,
+                                            lambda: cancel.is_set() or self.stopping.is_set(), extravars or {},
+                                            PLATFORM_PLAYBOOK if playbook is not None else "playbook.yml")
         # The run goes on in its thread while this one keeps the lease alive; losing the
         # lease (cluster destroyed, or taken over) cancels the run.
         renew_every = max(1.0, self.settings.lease_seconds / 3)
         while thread.is_alive():
             thread.join(renew_every)
-            if thread.is_alive() and not lease.claim(cluster.id, self.owner,
-                                                     self.settings.lease_seconds, st.RUN_HOLDS):
+            if thread.is_alive() and not self._renew(cluster):
                 cancel.set()
         thread.join()
+        if broke:  # ansible-runner raised: its playbook (a session of its own) may go on
+            kill_run_processes(private)
 
         rc = runner.rc
         ok = runner.status == "successful" and rc == 0  # ansible-runner's word
@@ -96,6 +101,7 @@ class PlaybookRunner:
         except Exception:  # no stdout file when ansible never started
             pass
         reason = "" if ok else ("run cancelled: the orchestrator is stopping or lost the lease" if cancelled
+                                else f"{tag}: ansible-runner broke off the run: {broke[0]!r}" if broke
                                 else failure_reason(events, tag, rc, addresses, stdout))
         Run.update(status=RunStatus.SUCCESSFUL if ok else (RunStatus.CANCELLED if cancelled else RunStatus.FAILED), rc=rc,
                    finished=utcnow(), stdout=stdout, events=events, summary=reason or "ok").where(
@@ -103,6 +109,17 @@ class PlaybookRunner:
         self._keep_only_failed(cluster, private, failed=not ok and not cancelled)
         return RunResult(Run.get_by_id(run.id), ok, reason, cancelled, events,
                          playbook_error=not ok and not cancelled and is_playbook_error(events, rc))
+
+    def _renew(self, cluster: Cluster) -> bool:
+        """Renew the lease of a running playbook; False when another holds the cluster (or
+        it left RUN_HOLDS). A database busy past its timeout is no lost lease: the next
+        tick renews. Giving the cluster up for it would have the next orchestrator pass
+        take it, find this run `running`, and kill its playbook as a dead one's."""
+        try:
+            return lease.claim(cluster.id, self.owner, self.settings.lease_seconds, st.RUN_HOLDS)
+        except DatabaseError as exc:
+            log.warning("cluster %s: cannot renew the lease of its playbook run now: %s", cluster.id, exc)
+            return True
 
     def _keep_only_failed(self, cluster: Cluster, private: Path, failed: bool) -> None:
         """Everything worth keeping is in the Run row; readiness retries alone would leave a
@@ -118,7 +135,8 @@ class PlaybookRunner:
 
     def _start(self, private: Path, inventory: Path, tag: str, nodes: int, on_event, cancelled,
                extravars: dict, playbook: str):
-        """ansible-runner on its own thread; returns (thread, runner)."""
+        """ansible-runner on its own thread; returns (thread, runner, broke): `broke` gets
+        the exception should ansible-runner raise (rc stays None then, as for a signal)."""
         from ansible_runner.interface import init_runner  # heavy: loaded where playbooks run
         envvars = self._envvars(private)
         runner = init_runner(
@@ -131,9 +149,17 @@ class PlaybookRunner:
         # database URL...) and writes it into artifacts/command: the run gets only what
         # it needs instead.
         runner.config.env = run_environment(runner.config.env, envvars)
-        thread = threading.Thread(target=runner.run, name=f"bdp-run-{private.name}", daemon=True)
+        broke: list[BaseException] = []
+
+        def run():
+            try:
+                runner.run()
+            except Exception as exc:  # noqa: BLE001 - said on the run, not lost in a thread
+                log.exception("playbook run %s: ansible-runner raised", private)
+                broke.append(exc)
+        thread = threading.Thread(target=run, name=f"bdp-run-{private.name}", daemon=True)
         thread.start()
-        return thread, runner
+        return thread, runner, broke
 
     def _ssh_timeout(self, tag: str) -> int:
         # `start` may meet nodes whose sshd is still coming up; a `status` check should
@@ -197,7 +223,10 @@ class PlaybookRunner:
         interrupted = list(Run.select().where((Run.cluster == cluster) & (Run.status == RunStatus.RUNNING)))
         for run in interrupted:
             private = self.settings.runs_dir / str(cluster.id) / str(run.id)
-            kill_run_processes(private)
+            killed = kill_run_processes(private)
+            if killed:  # the log says who stopped a playbook (its run then says "signal")
+                log.warning("cluster %s: run %s (%s) was still running: stopped %d process(es) of it",
+                            cluster.id, run.id, run.action, killed)
             shutil.rmtree(private, ignore_errors=True)
         Run.update(status=RunStatus.INTERRUPTED, finished=utcnow(),
                    summary="the orchestrator stopped during this run").where(

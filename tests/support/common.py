@@ -32,11 +32,14 @@ def wait_for(predicate, timeout: float, interval: float = 0.2, message: str = "c
 
 def wait_status(http, path: str, statuses: set[str], timeout: float = 600) -> dict:
     """Poll a cluster through the API until its status is in `statuses`; a cluster that
-    fails on the way fails the test with its reason."""
+    fails on the way fails the test with its reason and its last events (what each
+    component did before: all a CI log keeps of a server)."""
     def reached():
         view = http.get(path).json()
         if view["status"] == "failed" and "failed" not in statuses:
-            pytest.fail(f"cluster failed: {view.get('reason')}")
+            events = http.get(f"{path}/events", params={"limit": 1000}).json().get("events", [])
+            told = "\n".join(f"  {e['time']} {e['component']}: {e['message']}" for e in events[-30:])
+            pytest.fail(f"cluster failed: {view.get('reason')}\nits last events:\n{told}")
         return view if view["status"] in statuses else None
     return wait_for(reached, timeout, interval=0.5, message=f"{path} to reach {statuses}")
 
