@@ -1,7 +1,7 @@
 """How a playbook run's task results become the reason a person reads. Pure."""
 from __future__ import annotations
 
-from api.orchestrator.results import failure_reason, is_playbook_error, task_event
+from api.orchestrator.results import failure_reason, is_playbook_error, recap_clean, task_event
 
 
 def event(kind: str, host="n1", task="Start it", res=None, **data) -> dict:
@@ -67,3 +67,11 @@ def test_each_task_result_keeps_how_long_it_took_on_its_host():
     assert task_event(event("runner_on_ok", duration=1.23456))["duration"] == 1.235
     assert task_event(event("runner_on_ok"))["duration"] == 0.0
     assert task_event(event("runner_on_ok", duration="n/a"))["duration"] == 0.0
+
+
+def test_the_recap_says_whether_every_host_went_well():
+    stats = {"event": "playbook_on_stats", "event_data": {"ok": {"node1": 4}, "failures": {}, "dark": {}}}
+    assert recap_clean(stats) is True
+    assert recap_clean({**stats, "event_data": {"failures": {"node2": 1}}}) is False
+    assert recap_clean({**stats, "event_data": {"dark": {"node1": 1}}}) is False
+    assert recap_clean({"event": "runner_on_ok", "event_data": {}}) is None

@@ -49,6 +49,15 @@ def task_event(event: dict) -> dict | None:
             "time": event.get("created", ""), "duration": duration}
 
 
+def recap_clean(event: dict) -> bool | None:
+    """For ansible's closing `playbook_on_stats` event (its PLAY RECAP): whether no host
+    failed or was unreachable, which is what rc 0 says; None for any other event."""
+    if event.get("event") != "playbook_on_stats":
+        return None
+    data = event.get("event_data") or {}
+    return not (data.get("failures") or data.get("dark"))
+
+
 # Task failures that come from the playbook itself, not from the nodes: retrying the same
 # playbook cannot help, so a readiness check that fails this way fails the cluster at once.
 PLAYBOOK_ERRORS = ("Unsupported parameters for", "missing required arguments", "is undefined",

@@ -22,7 +22,7 @@ from api.core import status as st
 from api.core.models import Cluster, Node, Product, Run, utcnow
 from api.core.status import RunStatus
 from api.orchestrator.inventory import registry_inventory
-from api.orchestrator.results import failure_reason, is_playbook_error, task_event
+from api.orchestrator.results import failure_reason, is_playbook_error, recap_clean, task_event
 
 log = logging.getLogger("bdp.orchestrator")
 
@@ -70,12 +70,16 @@ class PlaybookRunner:
             return RunResult(Run.get_by_id(run.id), False, reason, playbook_error=True)
 
         events: list[dict] = []
+        recap: list[bool] = []  # what ansible's closing PLAY RECAP said (recap_clean)
         cancel = threading.Event()
 
         def on_event(event: dict) -> bool:
             stored = task_event(event)
             if stored:
                 events.append(stored)
+            clean = recap_clean(event)
+            if clean is not None:
+                recap.append(clean)
             return True
 
         thread, runner, broke = self._start(private, inventory_path, tag, nodes, on_event,
@@ -89,11 +93,7 @@ class PlaybookRunner:
             if thread.is_alive() and not self._renew(cluster):
                 cancel.set()
         thread.join()
-        if broke:  # ansible-runner raised: its playbook (a session of its own) may go on
-            kill_run_processes(private)
-
-        rc = runner.rc
-        ok = runner.status == "successful" and rc == 0  # ansible-runner's word
+        rc, ok, trouble = self._outcome(private, runner, broke, recap)
         cancelled = runner.status == "canceled" or cancel.is_set() or self.stopping.is_set()
         stdout = ""
         try:
@@ -101,7 +101,7 @@ class PlaybookRunner:
         except Exception:  # no stdout file when ansible never started
             pass
         reason = "" if ok else ("run cancelled: the orchestrator is stopping or lost the lease" if cancelled
-                                else f"{tag}: ansible-runner broke off the run: {broke[0]!r}" if broke
+                                else f"{tag}: {trouble}" if trouble
                                 else failure_reason(events, tag, rc, addresses, stdout))
         Run.update(status=RunStatus.SUCCESSFUL if ok else (RunStatus.CANCELLED if cancelled else RunStatus.FAILED), rc=rc,
                    finished=utcnow(), stdout=stdout, events=events, summary=reason or "ok").where(
@@ -109,6 +109,22 @@ class PlaybookRunner:
         self._keep_only_failed(cluster, private, failed=not ok and not cancelled)
         return RunResult(Run.get_by_id(run.id), ok, reason, cancelled, events,
                          playbook_error=not ok and not cancelled and is_playbook_error(events, rc))
+
+    @staticmethod
+    def _outcome(private: Path, runner, broke: list, recap: list[bool]) -> tuple[int | None, bool, str]:
+        """(rc, ok, what broke) of a finished run, in ansible-runner's words unless it raised."""
+        if not broke:
+            return runner.rc, runner.status == "successful" and runner.rc == 0, ""
+        import pexpect
+        if isinstance(broke[0], pexpect.exceptions.TIMEOUT) and recap:
+            # ansible-runner#1343: the playbook has ended (it printed its PLAY RECAP) and
+            # only the last read of its output timed out: the recap tells how it went
+            # (a failure is then named by the task events, as usual).
+            log.warning("playbook run %s: ansible-runner timed out reading the end of its output; "
+                        "its recap says %s", private, "all went well" if recap[-1] else "a host failed")
+            return (0, True, "") if recap[-1] else (None, False, "")
+        kill_run_processes(private)  # its playbook (a session of its own) may go on
+        return runner.rc, False, f"ansible-runner broke off the run: {broke[0]!r}"
 
     def _renew(self, cluster: Cluster) -> bool:
         """Renew the lease of a running playbook; False when another holds the cluster (or
