@@ -17,6 +17,7 @@ import datetime as dt
 
 from peewee import fn
 
+from api.core import lease
 from api.core import status as st
 from api.core.errors import Conflict, Invalid
 from api.core.models import Cluster, Job, Node, User, db, utcnow
@@ -170,6 +171,7 @@ def claim(job_id: int, owner: str, seconds: float) -> bool:
     return bool(taken)
 
 
+@lease.kept_when_busy
 def renew(job_id: int, owner: str, seconds: float) -> bool:
     """Keep an operation's lease; False when it is not ours any more (or finished)."""
     expires = utcnow() + dt.timedelta(seconds=seconds)

@@ -12,13 +12,17 @@ registry says it is.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import logging
 import os
 import socket
 import uuid
 
-from peewee import JOIN, Value
+from peewee import JOIN, DatabaseError, Value
 
 from api.core.models import Cluster, Lease, utcnow
+
+log = logging.getLogger("bdp.lease")
 
 
 def new_owner(component: str) -> str:
@@ -46,6 +50,27 @@ def claim(cluster_id: int, owner: str, seconds: float, statuses: set[str] | None
     inserted = (Lease.insert_from(rows, [Lease.cluster, Lease.owner, Lease.expires])
                 .on_conflict_ignore().as_rowcount().execute())
     return bool(inserted)
+
+
+def kept_when_busy(renewal):
+    """For a holder renewing its lease while it works: a database busy past its timeout is
+    no lost lease (the next renewal, a third of a lease later, tries again); the renewal
+    says True. Giving the work up for it would have the next pass take the cluster, find
+    its playbook run `running`, and kill it as a dead holder's."""
+    @functools.wraps(renewal)
+    def renew(*args, **kwargs):
+        try:
+            return renewal(*args, **kwargs)
+        except DatabaseError as exc:
+            log.warning("%s%r: not renewed now: %s", renewal.__name__, args, exc)
+            return True
+    return renew
+
+
+@kept_when_busy
+def renew(cluster_id: int, owner: str, seconds: float, statuses: set[str] | None = None) -> bool:
+    """claim() by the holder, while it works; False when someone else holds it now."""
+    return claim(cluster_id, owner, seconds, statuses)
 
 
 def release(cluster_id: int, owner: str) -> None:

@@ -30,8 +30,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager
 
-from peewee import DatabaseError
-
 from api.clusters import keys as sshkeys
 from api.core import lease
 from api.core import status as st
@@ -209,10 +207,7 @@ class Framework:
 
         def renew():
             while not stop.wait(self.settings.lease_seconds / 3):
-                try:
-                    lease.claim(cid, self.owner, self.settings.lease_seconds)
-                except DatabaseError as exc:  # busy past its timeout: the next tick renews
-                    log.warning("cluster %s: cannot renew its lease now: %s", cid, exc)
+                lease.renew(cid, self.owner, self.settings.lease_seconds)
         renewer = threading.Thread(target=renew, name=f"bdp-fw-lease-{cid}", daemon=True)
         renewer.start()
         try:

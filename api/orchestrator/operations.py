@@ -216,7 +216,7 @@ class Operations:
             operations.progress(job.id, f"waiting to be ready: {result.reason}")
             self.stopping.wait(STATUS_RETRY_PAUSE)
             self.check(job)
-            lease.claim(cluster.id, self.owner, self.settings.lease_seconds, st.RUN_HOLDS)
+            lease.renew(cluster.id, self.owner, self.settings.lease_seconds, st.RUN_HOLDS)
 
     def succeed(self, job: Job, result=None, message: str = "") -> None:
         operations.finish(job, OperationStatus.SUCCEEDED, message, result, component=COMPONENT)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from peewee import DatabaseError
 
 from api.catalog.playbook import SHARED_ROLES, write_project
 from api.clusters.keys import private_key_path
@@ -90,7 +89,8 @@ class PlaybookRunner:
         renew_every = max(1.0, self.settings.lease_seconds / 3)
         while thread.is_alive():
             thread.join(renew_every)
-            if thread.is_alive() and not self._renew(cluster):
+            if thread.is_alive() and not lease.renew(cluster.id, self.owner,
+                                                     self.settings.lease_seconds, st.RUN_HOLDS):
                 cancel.set()
         thread.join()
         rc, ok, trouble = self._outcome(private, runner, broke, recap)
@@ -125,17 +125,6 @@ class PlaybookRunner:
             return (0, True, "") if recap[-1] else (None, False, "")
         kill_run_processes(private)  # its playbook (a session of its own) may go on
         return runner.rc, False, f"ansible-runner broke off the run: {broke[0]!r}"
-
-    def _renew(self, cluster: Cluster) -> bool:
-        """Renew the lease of a running playbook; False when another holds the cluster (or
-        it left RUN_HOLDS). A database busy past its timeout is no lost lease: the next
-        tick renews. Giving the cluster up for it would have the next orchestrator pass
-        take it, find this run `running`, and kill its playbook as a dead one's."""
-        try:
-            return lease.claim(cluster.id, self.owner, self.settings.lease_seconds, st.RUN_HOLDS)
-        except DatabaseError as exc:
-            log.warning("cluster %s: cannot renew the lease of its playbook run now: %s", cluster.id, exc)
-            return True
 
     def _keep_only_failed(self, cluster: Cluster, private: Path, failed: bool) -> None:
         """Everything worth keeping is in the Run row; readiness retries alone would leave a
